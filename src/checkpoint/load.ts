@@ -1,0 +1,58 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { detectPytorchLayers } from '../doconv/detect-pytorch.js';
+import type { KernelOverride } from '../doconv/kernel-spec.js';
+import { DoconvError } from '../errors.js';
+import { FileSource, MemorySource, type ByteSource } from '../formats/byte-source.js';
+import { readTorchFile } from '../readers/pytorch.js';
+import { FORMAT_DESCRIPTIONS, sniffFormat } from '../readers/sniff.js';
+import type { Checkpoint, Framework } from './checkpoint.js';
+import { collectTensors } from './tree.js';
+
+export interface LoadOptions {
+  /** Which framework to read as; default: recognised from the content. */
+  from?: Framework;
+  /** Kernel shapes for DO-Conv layers whose M*N is not a square. */
+  kernels?: readonly KernelOverride[];
+}
+
+/** Files up to this size are read into memory (tensors become views); larger ones are read on demand. */
+const MEMORY_LIMIT = 1.5 * 1024 ** 3;
+
+function openSource(file: string): ByteSource {
+  if (!existsSync(file)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file });
+  const st = statSync(file);
+  if (!st.isFile()) throw new DoconvError('FILE_NOT_FOUND', 'not a regular file', { file });
+  return st.size <= MEMORY_LIMIT ? new MemorySource(readFileSync(file)) : new FileSource(file);
+}
+
+/** Reads a checkpoint, recognising its format by content, and finds its DO-Conv layers. */
+export function loadCheckpoint(file: string, options: LoadOptions = {}): Checkpoint {
+  const source = openSource(file);
+  try {
+    const format = sniffFormat(source);
+    if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file });
+    if (format !== 'pytorch-zip' && format !== 'pytorch-legacy') {
+      const what = FORMAT_DESCRIPTIONS[format];
+      const hint = options.from !== undefined && options.from !== 'pytorch' ? ` (--from ${options.from} is not supported yet)` : '';
+      throw new DoconvError(format === 'unknown' ? 'UNKNOWN_FORMAT' : 'WRONG_FORMAT', `this is ${what}, not a PyTorch checkpoint; only PyTorch .pth files are read so far${hint}`, { file, offset: 0 });
+    }
+    if (options.from !== undefined && options.from !== 'pytorch') {
+      throw new DoconvError('WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a ${options.from} checkpoint`, { file, offset: 0 });
+    }
+    const torch = readTorchFile(source);
+    const tensors = collectTensors(torch.root);
+    if (tensors.length === 0) throw new DoconvError('NO_TENSORS', 'the checkpoint holds no tensors', { file });
+    const notes = [...torch.notes];
+    const layers = detectPytorchLayers(torch.root, options.kernels ?? []);
+    for (const l of layers) {
+      if (l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);
+      if (l.kernel === undefined) notes.push(`${l.name}: M*N = ${l.kernelArea} is not a square; converting needs --kernel '${l.name}=MxN'`);
+    }
+    return { file, format: torch.format, framework: 'pytorch', byteSize: source.size, root: torch.root, tensors, layers, notes, close: () => source.close() };
+  } catch (err) {
+    source.close();
+    if (err instanceof DoconvError) throw err.inFile(file);
+    if (err instanceof RangeError) throw new DoconvError('CORRUPT', `malformed data (${err.message})`, { file });
+    throw err;
+  }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { convertCheckpoint, TARGETS, type ConvertTarget } from '../convert.js';
+import { parseKernelOverride } from '../doconv/kernel-spec.js';
+import { DoconvError } from '../errors.js';
+import { inspectFile } from '../inspect.js';
+import type { Framework } from '../checkpoint/checkpoint.js';
+import type { DType } from '../tensor/dtype.js';
+import { VERSION } from '../version.js';
+import { formatConvert, formatInspect } from './format.js';
+
+const USAGE = `doconv-zoo ${VERSION}: fuse DO-Conv checkpoints into plain convolutions
+
+Usage:
+  doconv-zoo inspect CKPT [--json] [--tensors] [--kernel NAME=MxN]...
+  doconv-zoo convert CKPT -o OUT [--to pth|safetensors|npz] [--from pytorch]
+                     [--kernel NAME=MxN]... [--flatten] [--state-dict-key KEY]
+                     [--dtype float32|float16|bfloat16|float64] [--keep-doconv] [--json]
+  doconv-zoo --version | --help
+
+Commands:
+  inspect   List a checkpoint's format, tensors and DO-Conv layers (C_in, C_out, groups,
+            kernel, D_mul, bias). --json prints {format, framework, tensors, doconvLayers, ...}.
+  convert   Fuse every DO-Conv layer (W, D, d_diag -> weight, exactly as the reference does)
+            and write a checkpoint that a plain network with ordinary Conv2d loads strictly.
+            Every other tensor passes through unchanged, key order and nesting kept.
+
+Options:
+  -o, --output OUT        Output file; its extension picks the format (.pth .safetensors .npz).
+  --to FORMAT             Output format, overriding the extension.
+  --from FRAMEWORK        Read the input as this framework (default: recognised from content).
+  --kernel NAME=MxN       Kernel shape of a layer whose M*N is not square (a state dict does not
+                          record it), e.g. --kernel 'layer1.*.conv2=3x1'. Repeatable.
+  --flatten               Write only the model's state dict: no nesting, no 'module.' prefix.
+  --state-dict-key KEY    With --flatten: the nested key holding the state dict.
+  --dtype DTYPE           Cast floating-point tensors of the output (default: keep source dtype).
+  --keep-doconv           Do not fuse; write the DO-Conv tensors as they are.
+  --json                  Print a machine-readable result (errors too) on stdout.
+  -q, --quiet             No progress messages.
+
+Exit codes: 0 ok, 1 bad input or arguments (one line on stderr), 2 internal error.`;
+
+const COMMON = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  kernel: { type: 'string', multiple: true },
+  from: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const satisfies ParseArgsConfig['options'];
+
+const FRAMEWORKS: readonly Framework[] = ['pytorch', 'keras', 'gluon'];
+const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new DoconvError('BAD_ARGUMENT', (err as Error).message.split('\n')[0]!);
+  }
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new DoconvError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}; got '${value}'`);
+  return value as T;
+}
+
+function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `expected exactly one ${what}, got ${positionals.length}; see --help`);
+  return positionals[0]!;
+}
+
+function runInspect(args: string[]): number {
+  const { values, positionals } = parse(args, { ...COMMON, tensors: { type: 'boolean' } });
+  if (values.help) return printUsage();
+  const file = onePositional(positionals, 'checkpoint');
+  const from = oneOf(values.from, FRAMEWORKS, '--from');
+  const report = inspectFile(file, { ...(from ? { from } : {}), kernels: (values.kernel ?? []).map(parseKernelOverride) });
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report, values.tensors ?? false)}\n`);
+  return 0;
+}
+
+function runConvert(args: string[]): number {
+  const { values, positionals } = parse(args, {
+    ...COMMON,
+    output: { type: 'string', short: 'o' },
+    to: { type: 'string' },
+    flatten: { type: 'boolean' },
+    'state-dict-key': { type: 'string' },
+    dtype: { type: 'string' },
+    'keep-doconv': { type: 'boolean' },
+    arch: { type: 'string' },
+  });
+  if (values.help) return printUsage();
+  const input = onePositional(positionals, 'checkpoint');
+  if (values.output === undefined) throw new DoconvError('BAD_ARGUMENT', 'convert needs -o OUT');
+  if (values.arch !== undefined && values.arch !== 'auto') {
+    throw new DoconvError('BAD_ARGUMENT', `--arch ${values.arch}: architecture-aware conversion (ONNX, TensorFlow.js) is not in this version; checkpoint targets need no --arch`);
+  }
+  const to = oneOf(values.to, TARGETS, '--to') as ConvertTarget | undefined;
+  const from = oneOf(values.from, FRAMEWORKS, '--from');
+  const dtype = oneOf(values.dtype, DTYPES, '--dtype');
+  const quiet = values.quiet || values.json || !process.stderr.isTTY;
+  const summary = convertCheckpoint(input, values.output, {
+    ...(to ? { to } : {}),
+    ...(from ? { from } : {}),
+    ...(dtype ? { dtype } : {}),
+    kernels: values.kernel ?? [],
+    flatten: values.flatten ?? false,
+    ...(values['state-dict-key'] ? { stateDictKey: values['state-dict-key'] } : {}),
+    keepDoconv: values['keep-doconv'] ?? false,
+    onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);
+  return 0;
+}
+
+function printUsage(): number {
+  process.stdout.write(`${USAGE}\n`);
+  return 0;
+}
+
+export function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  const json = rest.includes('--json');
+  try {
+    switch (command) {
+      case 'inspect':
+        return runInspect(rest);
+      case 'convert':
+        return runConvert(rest);
+      case '--version':
+      case '-V':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return printUsage();
+      default:
+        throw new DoconvError('BAD_ARGUMENT', `unknown command '${command}'; see doconv-zoo --help`);
+    }
+  } catch (err) {
+    if (err instanceof DoconvError) {
+      process.stderr.write(`doconv-zoo: error: ${err.message}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
+      return 1;
+    }
+    const e = err as Error;
+    process.stderr.write(`doconv-zoo: internal error: ${e.message} (please report this; DOCONV_ZOO_DEBUG=1 shows the stack)\n`);
+    if (process.env.DOCONV_ZOO_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,159 @@
+import { extname } from 'node:path';
+import { statSync } from 'node:fs';
+import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
+import { loadCheckpoint } from './checkpoint/load.js';
+import { collectTensors, dataParallelPrefix, findStateDict, mapTensors } from './checkpoint/tree.js';
+import { fuseLayersInPlace } from './doconv/fuse-checkpoint.js';
+import { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
+import { writeNpz } from './emit/npz.js';
+import { writePth } from './emit/pth.js';
+import { writeSafetensors } from './emit/safetensors.js';
+import { DoconvError } from './errors.js';
+import { PyDict, type PyValue } from './formats/pickle-values.js';
+import { isFloatDType, type DType } from './tensor/dtype.js';
+import { Tensor, toFloat32 } from './tensor/tensor.js';
+import { VERSION } from './version.js';
+
+export type CheckpointTarget = 'pth' | 'safetensors' | 'npz';
+export type ConvertTarget = CheckpointTarget | 'onnx' | 'tfjs' | 'keras-h5' | 'gluon-params';
+
+export const TARGETS: readonly ConvertTarget[] = ['pth', 'safetensors', 'npz', 'onnx', 'tfjs', 'keras-h5', 'gluon-params'];
+
+export interface ConvertOptions {
+  /** Output format; default from the output's extension. */
+  to?: ConvertTarget;
+  from?: Framework;
+  /** Kernel shapes for layers whose M*N is not a square: `NAME=MxN`, NAME may use wildcards. */
+  kernels?: readonly (string | KernelOverride)[];
+  /** Write only the model's state dict, without nesting or the DataParallel `module.` prefix. */
+  flatten?: boolean;
+  /** With flatten: the key of the nested state dict to take (default: state_dict, model, net, ...). */
+  stateDictKey?: string;
+  /** Cast every floating-point tensor of the output to this dtype (default: keep each source dtype). */
+  dtype?: DType;
+  /** Write the DO-Conv tensors unfused (a plain format translation). */
+  keepDoconv?: boolean;
+  /** Called with progress messages for long conversions. */
+  onProgress?: (message: string) => void;
+}
+
+export interface ConvertSummary {
+  input: string;
+  output: string;
+  from: string;
+  to: ConvertTarget;
+  fusedLayers: number;
+  tensorsIn: number;
+  tensorsOut: number;
+  bytesOut: number;
+  dropped: string[];
+  notes: string[];
+  toolVersion: string;
+  seconds: number;
+}
+
+const EXTENSION_TARGETS: Readonly<Record<string, ConvertTarget>> = {
+  '.pth': 'pth',
+  '.pt': 'pth',
+  '.th': 'pth',
+  '.ckpt': 'pth',
+  '.safetensors': 'safetensors',
+  '.npz': 'npz',
+  '.onnx': 'onnx',
+  '.h5': 'keras-h5',
+  '.params': 'gluon-params',
+};
+
+export function targetFromPath(output: string): ConvertTarget {
+  const ext = extname(output).toLowerCase();
+  const t = EXTENSION_TARGETS[ext];
+  if (t !== undefined) return t;
+  let isDir = false;
+  try {
+    isDir = statSync(output).isDirectory();
+  } catch {
+    isDir = ext === '';
+  }
+  if (isDir) return 'tfjs';
+  throw new DoconvError('BAD_ARGUMENT', `cannot tell the output format from '${ext}'; pass --to ${TARGETS.join('|')}`, { file: output });
+}
+
+/** The checkpoint's root reduced to its model state dict, `module.` prefix stripped. */
+function flattenedRoot(ckpt: Checkpoint, key: string | undefined): PyDict {
+  const sd = findStateDict(ckpt.root, key);
+  if (sd === undefined) {
+    throw new DoconvError('BAD_ARGUMENT', key !== undefined ? `--state-dict-key '${key}' names no dict in the checkpoint` : 'found no state dict to flatten (no tensors at the top level nor under state_dict/model/net)', { file: ckpt.file });
+  }
+  const prefix = dataParallelPrefix(sd.dict);
+  const strip = (k: PyValue): PyValue => (typeof k === 'string' && k.startsWith(prefix) ? k.slice(prefix.length) : k);
+  const out = new PyDict(true);
+  for (const [k, v] of sd.dict.entries()) out.set(strip(k), v);
+  if (sd.dict.attributes !== undefined) {
+    out.attributes = new PyDict();
+    for (const [k, v] of sd.dict.attributes.entries()) {
+      if (k === '_metadata' && v instanceof PyDict) {
+        const meta = new PyDict(v.ordered);
+        for (const [mk, mv] of v.entries()) meta.set(typeof mk === 'string' && prefix !== '' ? (mk === 'module' ? '' : strip(mk)) : mk, mv);
+        out.attributes.set(k, meta);
+      } else out.attributes.set(k, v);
+    }
+  }
+  return out;
+}
+
+function castTensor(t: Tensor, dtype: DType): Tensor {
+  if (!isFloatDType(t.dtype) || t.dtype === dtype) return t;
+  return Tensor.fromFloat32(toFloat32(t), t.shape, dtype);
+}
+
+/**
+ * The architecture-free conversion: every DO-Conv layer fused in place (`<name>.weight`),
+ * every other tensor passed through untouched, key order kept; written atomically.
+ */
+export function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): ConvertSummary {
+  const started = performance.now();
+  const to = options.to ?? targetFromPath(output);
+  if (to !== 'pth' && to !== 'safetensors' && to !== 'npz') {
+    throw new DoconvError('BAD_ARGUMENT', `--to ${to} is not supported yet; this version writes pth, safetensors and npz`, { file: output });
+  }
+  if (options.dtype !== undefined && !isFloatDType(options.dtype)) throw new DoconvError('BAD_ARGUMENT', `--dtype must be a floating-point type, got ${options.dtype}`);
+  const kernels = (options.kernels ?? []).map((k) => (typeof k === 'string' ? parseKernelOverride(k) : k));
+  const progress = options.onProgress ?? (() => {});
+  progress(`reading ${input}`);
+  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels });
+  try {
+    const tensorsIn = ckpt.tensors.length;
+    if (!options.keepDoconv) {
+      progress(`fusing ${ckpt.layers.length} DO-Conv layers`);
+      fuseLayersInPlace(ckpt.layers, options.dtype !== undefined ? { dtype: options.dtype } : {});
+    }
+    const root: PyValue = options.flatten ? flattenedRoot(ckpt, options.stateDictKey) : ckpt.root;
+    if (options.dtype !== undefined) mapTensors(root, (t) => castTensor(t, options.dtype!));
+    const tensors = collectTensors(root);
+    progress(`writing ${tensors.length} tensors to ${output}`);
+    let dropped: string[] = [];
+    const notes = [...ckpt.notes];
+    if (to === 'pth') dropped = writePth(output, root).dropped;
+    else if (to === 'safetensors') writeSafetensors(output, tensors, { source: input, converter: `doconv-zoo ${VERSION}` });
+    else {
+      const { widened } = writeNpz(output, tensors);
+      if (widened.length > 0) notes.push(`${widened.length} bfloat16 tensor(s) widened to float32 (numpy has no bfloat16)`);
+    }
+    return {
+      input,
+      output,
+      from: ckpt.format,
+      to,
+      fusedLayers: options.keepDoconv ? 0 : ckpt.layers.length,
+      tensorsIn,
+      tensorsOut: tensors.length,
+      bytesOut: statSync(output).size,
+      dropped,
+      notes,
+      toolVersion: VERSION,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    ckpt.close();
+  }
+}

@@ -1,0 +1,15 @@
+export { DoconvError, type DoconvErrorCode, type ErrorLocation } from './errors.js';
+export { Tensor, toFloat32, toFloat64 } from './tensor/tensor.js';
+export type { DType } from './tensor/dtype.js';
+export type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
+export { loadCheckpoint, type LoadOptions } from './checkpoint/load.js';
+export type { NamedTensor } from './checkpoint/tree.js';
+export type { DoConvLayer, PairingRule } from './doconv/layer.js';
+export { fuseLayer, type FuseOptions } from './doconv/fuse-layer.js';
+export { fuseTorchKernel, identityDiag, totalD } from './doconv/fuse-pytorch.js';
+export { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
+export { inspectFile, inspectCheckpoint, type InspectReport } from './inspect.js';
+export { convertCheckpoint, targetFromPath, type ConvertOptions, type ConvertSummary, type ConvertTarget } from './convert.js';
+export { readNpy, encodeNpy } from './formats/npy.js';
+export { sniffFormat, type SniffedFormat } from './readers/sniff.js';
+export { VERSION } from './version.js';
