@@ -2,7 +2,7 @@ export { DoconvError, type DoconvErrorCode, type ErrorLocation } from './errors.
 export { Tensor, toFloat32, toFloat64 } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
-export { loadCheckpoint, type LoadOptions } from './checkpoint/load.js';
+export { loadCheckpoint, loadCheckpointBytes, type LoadOptions } from './checkpoint/load.js';
 export type { NamedTensor } from './checkpoint/tree.js';
 export type { DoConvLayer, PairingRule } from './doconv/layer.js';
 export { fuseLayer, type FuseOptions } from './doconv/fuse-layer.js';

@@ -27,7 +27,15 @@ function openSource(file: string): ByteSource {
 
 /** Reads a checkpoint, recognising its format by content, and finds its DO-Conv layers. */
 export function loadCheckpoint(file: string, options: LoadOptions = {}): Checkpoint {
-  const source = openSource(file);
+  return loadCheckpointFrom(openSource(file), file, options);
+}
+
+/** The same from bytes already in memory; `name` is what errors call the file. */
+export function loadCheckpointBytes(bytes: Uint8Array, name: string, options: LoadOptions = {}): Checkpoint {
+  return loadCheckpointFrom(new MemorySource(bytes), name, options);
+}
+
+function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions): Checkpoint {
   try {
     const format = sniffFormat(source);
     if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file });

@@ -6,6 +6,9 @@ import { Tensor } from '../tensor/tensor.js';
 import { resolveKernel, type KernelOverride } from './kernel-spec.js';
 import type { DoConvLayer } from './layer.js';
 
+/** Larger kernels than 32x32 are refused: fusion costs |W| * M*N, so this bounds it by the file size. */
+export const MAX_KERNEL_AREA = 1024;
+
 function tensorAt(dict: PyDict, key: string): Tensor | undefined {
   const v = dict.get(key);
   return v instanceof Tensor ? v : undefined;
@@ -51,6 +54,7 @@ export function detectPytorchLayers(root: PyValue, overrides: readonly KernelOve
         if (D.shape.length !== 3) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `D must be 3-D (C_in, M*N, D_mul), got [${D.shape.join(', ')}]`, { key: fullKey(at('D')) });
         const [inChannels, area, dMulD] = D.shape as [number, number, number];
         if (dMulD !== dMul) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `D_mul differs: W has ${dMul}, D has ${dMulD}`, { key: fullKey(at('D')) });
+        if (area > MAX_KERNEL_AREA) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `M*N = ${area} exceeds the largest supported kernel (${MAX_KERNEL_AREA})`, { key: fullKey(at('D')) });
         if (area < 1 || dMul < area) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `D_mul (${dMul}) must be at least M*N (${area})`, { key: fullKey(at('D')) });
         if (inPerGroup < 1 || inChannels % inPerGroup !== 0) {
           throw new DoconvError('DOCONV_SHAPE_MISMATCH', `C_in (${inChannels}) is not a multiple of W's C_in/groups (${inPerGroup})`, { key: fullKey(key) });

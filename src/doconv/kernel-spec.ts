@@ -18,11 +18,16 @@ export function parseKernelOverride(spec: string): KernelOverride {
   return { pattern, kernel: [M, N], regex: new RegExp(`^${body}$`) };
 }
 
-/** The kernel shape for a layer: an override matching its full or state-dict-relative name, else square. */
+/**
+ * The kernel shape for a layer: the first override matching its full or state-dict-relative name,
+ * else square when M*N is. A wildcard override whose area differs skips the layer (it was meant for
+ * others); a literal name whose area differs is an error.
+ */
 export function resolveKernel(names: string[], area: number, overrides: readonly KernelOverride[]): [number, number] | undefined {
   for (const o of overrides) {
     if (names.some((n) => o.regex.test(n))) {
       if (o.kernel[0] * o.kernel[1] !== area) {
+        if (/[*?]/.test(o.pattern)) continue;
         throw new DoconvError('DOCONV_SHAPE_MISMATCH', `--kernel ${o.pattern}=${o.kernel[0]}x${o.kernel[1]} does not fit: the layer's D has M*N = ${area}`, { key: names[0] });
       }
       return o.kernel;

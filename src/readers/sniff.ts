@@ -46,12 +46,7 @@ export function sniffFormat(source: ByteSource): SniffedFormat {
   if (source.size === 0) return 'empty';
   const head = source.read(0, Math.min(512, source.size));
   if (looksLikeZip(head)) {
-    let zip: ZipReader;
-    try {
-      zip = new ZipReader(source);
-    } catch {
-      return 'zip'; // a damaged zip: the reader that opens it will say what is wrong
-    }
+    const zip = new ZipReader(source); // a damaged zip throws here, with the zip's own error and offset
     const prefix = torchArchivePrefix(zip);
     if (prefix !== undefined) return zip.entries.has(`${prefix}constants.pkl`) ? 'torchscript' : 'pytorch-zip';
     const names = [...zip.entries.keys()];

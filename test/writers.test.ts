@@ -1,0 +1,112 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/checkpoint/load.js';
+import { convertCheckpoint } from '../src/convert.js';
+import { DoconvError } from '../src/errors.js';
+import { PyDict } from '../src/formats/pickle-values.js';
+import { toFloat32 } from '../src/tensor/tensor.js';
+import { fixture, tempDir } from './helpers/paths.js';
+import { readNpz, relativeError } from './helpers/npz.js';
+
+const reference = readNpz(fixture('pytorch', 'layers.fused.npz'));
+const FUSED_KEYS = ['0.weight', '0.bias', '1.weight', '2.weight', '2.bias', '3.weight', '3.bias', '4.weight', '4.bias', '5.weight', '5.bias'];
+
+function parseSafetensors(path: string) {
+  const buf = readFileSync(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const data = buf.subarray(8 + n);
+  return { header, data, headerLength: n };
+}
+
+describe('convert writes what plain networks load', () => {
+  const dir = tempDir();
+
+  it('pth: W -> weight in place, D and d_diag gone, key order kept, _metadata kept, readable again', () => {
+    const out = join(dir, 'fused.pth');
+    const s = convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    expect(s.fusedLayers).toBe(6);
+    const back = loadCheckpoint(out);
+    expect(back.format).toBe('pytorch-zip');
+    expect(back.tensors.map((t) => t.name)).toEqual(FUSED_KEYS);
+    expect(back.layers).toEqual([]);
+    for (const [k, ref] of reference) expect(relativeError(back.tensors.find((t) => t.name === k)!.tensor, ref)).toBeLessThan(1e-6);
+    const root = back.root as PyDict;
+    expect(root.ordered).toBe(true);
+    expect(root.attributes?.get('_metadata')).toBeInstanceOf(PyDict);
+  });
+
+  it('pth: stored entries are 64-byte aligned, as torch aligns them', () => {
+    const out = join(dir, 'aligned.pth');
+    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    const ckpt = loadCheckpoint(out);
+    for (const t of ckpt.tensors) expect(t.tensor.bytes().byteOffset % 64).toBe(0);
+  });
+
+  it('safetensors: a valid header (8-byte padded, contiguous offsets) and the fused values', () => {
+    const out = join(dir, 'fused.safetensors');
+    convertCheckpoint(fixture('pytorch', 'layers_legacy.pth'), out, { kernels: ['4=3x1'] });
+    const { header, data, headerLength } = parseSafetensors(out);
+    expect(headerLength % 8).toBe(0);
+    const names = Object.keys(header).filter((k) => k !== '__metadata__');
+    expect(names).toEqual(FUSED_KEYS);
+    let end = 0;
+    for (const k of names) {
+      const e = header[k]!;
+      expect(e.data_offsets[0]).toBe(end);
+      end = e.data_offsets[1];
+    }
+    expect(end).toBe(data.length);
+    const w = header['3.weight']!;
+    const values = new Float32Array(data.buffer.slice(data.byteOffset + w.data_offsets[0], data.byteOffset + w.data_offsets[1]));
+    expect(w.shape).toEqual([8, 32, 5, 5]);
+    expect(relativeError(values, reference.get('3.weight')!)).toBeLessThan(1e-6);
+  });
+
+  it('npz: one .npy per tensor that numpy reads', () => {
+    const out = join(dir, 'fused.npz');
+    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    const npz = readNpz(out);
+    expect([...npz.keys()]).toEqual(FUSED_KEYS);
+    expect(relativeError(npz.get('1.weight')!, reference.get('1.weight')!)).toBeLessThan(1e-6);
+  });
+
+  it('--dtype float16 casts every floating-point tensor once, after fusing in fp32', () => {
+    const out = join(dir, 'half.safetensors');
+    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'], dtype: 'float16' });
+    const { header } = parseSafetensors(out);
+    expect(new Set(Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, v]) => v.dtype))).toEqual(new Set(['F16']));
+  });
+
+  it('--keep-doconv passes the DO-Conv tensors through unfused', () => {
+    const out = join(dir, 'kept.pth');
+    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { keepDoconv: true });
+    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+    const back = loadCheckpoint(out);
+    expect(back.tensors.map((t) => t.name)).toEqual(src.tensors.map((t) => t.name));
+    back.tensors.forEach((t, i) => expect(Buffer.compare(t.tensor.bytes(), src.tensors[i]!.tensor.bytes())).toBe(0));
+  });
+
+  it('--flatten takes the nested state dict and strips the DataParallel prefix', () => {
+    const out = join(dir, 'flat.pth');
+    convertCheckpoint(fixture('realworld', 'pytorch-resnet-cifar10-akamaster', 'resnet20-12fca82f.th'), out, { flatten: true });
+    const back = loadCheckpoint(out);
+    expect(back.tensors[0]!.name).toBe('conv1.weight');
+    expect(back.tensors.every((t) => !t.name.startsWith('module.') && !t.name.startsWith('state_dict'))).toBe(true);
+    expect(toFloat32(back.tensors[0]!.tensor).length).toBe(432);
+  });
+
+  it('a failed conversion leaves nothing behind, not even a temporary file', () => {
+    const d = tempDir();
+    const out = join(d, 'never.pth');
+    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), out)).toThrow(DoconvError); // layer 4 needs --kernel
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it('refuses targets this version does not write, and unknown extensions, with the flag to use', () => {
+    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.onnx'), { kernels: ['4=3x1'] })).toThrow(/not supported yet/);
+    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).toThrow(/--to/);
+  });
+});
