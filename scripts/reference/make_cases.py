@@ -110,6 +110,29 @@ if wanted(name):
     views['fc.weight'] = sd['fc.weight'].t().contiguous().t()
     add(name, 'resnet18', views, dtype='float32')
 
+# Every dtype the reader handles, in both formats, with the values numpy sees (bf16 widened to f32).
+for legacy in (False, True):
+    name = f'dtypes_{"legacy" if legacy else "zip"}'
+    if not wanted(name):
+        continue
+    g = torch.Generator().manual_seed(60)
+    base = torch.randn(3, 5, generator=g) * 100
+    tensors = {
+        'f32': base.clone(), 'f16': base.half(), 'bf16': base.bfloat16(), 'f64': base.double(),
+        'i64': (base * 1e6).long(), 'i32': base.int(), 'i16': base.short(), 'i8': base.clamp(-128, 127).char(),
+        'u8': base.abs().clamp(0, 255).byte(), 'bool': base > 0,
+        'sliced': base[1:, 2:],                      # storage offset and non-contiguous rows
+        'transposed': base.t(),                      # non-contiguous strides
+        'scalar': torch.tensor(3.5),                 # 0-d tensor
+        'empty': torch.zeros(0, 4),
+    }
+    path = os.path.join(args.outdir, f'{name}.pth')
+    torch.save(tensors, path, _use_new_zipfile_serialization=not legacy)
+    np.savez(os.path.join(args.outdir, f'{name}.values.npz'),
+             **{k: (v.float() if v.dtype == torch.bfloat16 else v).numpy().copy(order='C') for k, v in tensors.items()})
+    cases.append({'name': name, 'file': f'{name}.pth', 'format': 'pytorch-legacy' if legacy else 'pytorch-zip',
+                  'values': f'{name}.values.npz', 'dtypes': {k: str(v.dtype).replace('torch.', '') for k, v in tensors.items()}})
+
 h = hashlib.sha256(open(__file__, 'rb').read()).hexdigest()
 with open(os.path.join(args.outdir, 'manifest.json'), 'w') as f:
     json.dump({'generator': h, 'torch': torch.__version__, 'cases': cases}, f, indent=1)

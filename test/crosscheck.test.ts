@@ -1,0 +1,157 @@
+// The cross-check tier: real PyTorch (Debian's python3-torch) makes DO-Conv checkpoints and their
+// reference outputs; our fused output is loaded into plain torchvision networks with
+// load_state_dict(strict=True) and must reproduce them. Skipped off CI without Python; on CI
+// (CI=true) a missing Python fails the run.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inspectFile } from '../src/inspect.js';
+import { loadCheckpoint } from '../src/checkpoint/load.js';
+import { toFloat32 } from '../src/tensor/tensor.js';
+import { readNpz } from './helpers/npz.js';
+import { fixture, ROOT, runCli, tempDir } from './helpers/paths.js';
+import { pythonTier, runPython } from './helpers/python.js';
+
+const tier = pythonTier();
+const GENERATOR = join(ROOT, 'scripts', 'reference', 'make_cases.py');
+const LOADER = join(ROOT, 'scripts', 'reference', 'load_fused.py');
+const CACHE = process.env.DOCONV_ZOO_TEST_CACHE ?? join(ROOT, 'test', '.cache', 'generated');
+
+interface Case {
+  name: string;
+  file: string;
+  format: string;
+  spec?: Record<string, unknown>;
+  input?: string;
+  expected?: string;
+  dtype?: string;
+  stateDictKey?: string;
+  prefix?: string;
+  values?: string;
+  dtypes?: Record<string, string>;
+}
+
+interface Verdict {
+  weightsOnly: boolean;
+  relError: number;
+  top1Agree: boolean;
+  dtypes: string[];
+}
+
+function loadFused(ckpt: string, spec: object, input: string, expected: string, extra: string[] = []): Verdict {
+  const r = runPython([LOADER, '--ckpt', ckpt, '--spec', JSON.stringify(spec), '--input', input, '--expected', expected, ...extra]);
+  if (r.status !== 0) throw new Error(`load_fused.py failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Verdict;
+}
+
+function convert(input: string, output: string, extra: string[] = []): void {
+  const r = runCli(['convert', input, '-o', output, '--json', ...extra], 600_000);
+  if (r.status !== 0) throw new Error(`convert failed: ${r.stderr}`);
+}
+
+/** Generated cases, regenerated only when the generator changes (its hash is in the manifest). */
+function generatedCases(): Case[] {
+  const manifestPath = join(CACHE, 'manifest.json');
+  const hash = createHash('sha256').update(readFileSync(GENERATOR)).digest('hex');
+  const current = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { generator: string; cases: Case[] }) : undefined;
+  if (current?.generator === hash) return current.cases;
+  const r = runPython([GENERATOR, CACHE], 1_800_000);
+  if (r.status !== 0) throw new Error(`make_cases.py failed:\n${r.stderr}`);
+  return (JSON.parse(readFileSync(manifestPath, 'utf8')) as { cases: Case[] }).cases;
+}
+
+describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`, () => {
+  const out = tempDir();
+
+  describe('shared fixtures made by the authors\' DOConv2d', () => {
+    it.each([
+      ['resnet_basic_1111', { block: 'basic', layers: [1, 1, 1, 1], num_classes: 10 }],
+      ['resnext_1111_4x8d', { block: 'bottleneck', layers: [1, 1, 1, 1], num_classes: 10, groups: 4, width_per_group: 8 }],
+    ])('%s: our fused .pth in a plain torchvision ResNet matches expected.npy', (name, spec) => {
+      const fused = join(out, `${name}.fused.pth`);
+      convert(fixture('pytorch', `${name}.pth`), fused);
+      const v = loadFused(fused, spec, fixture('pytorch', `${name}.input.npy`), fixture('pytorch', `${name}.expected.npy`));
+      expect(v.weightsOnly).toBe(true);
+      expect(v.relError).toBeLessThan(1e-4);
+      expect(v.top1Agree).toBe(true);
+    });
+  });
+
+  describe('generated full-size networks and checkpoint variants', () => {
+    let cases: Case[] = [];
+    beforeAll(() => {
+      cases = generatedCases();
+    });
+    const networkNames = ['resnet18', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d'].flatMap((a) => [`${a}_zip`, `${a}_legacy`]);
+    const byName = (name: string): Case => {
+      const c = cases.find((x) => x.name === name);
+      if (c === undefined) throw new Error(`generator made no case ${name}`);
+      return c;
+    };
+    const path = (f: string) => join(CACHE, f);
+
+    it.each(networkNames)('%s: fused in a plain torchvision network, logits within 1e-4, top-1 identical', (name) => {
+      const c = byName(name);
+      expect(inspectFile(path(c.file)).format).toBe(c.format);
+      const fused = join(out, `${name}.pth`);
+      convert(path(c.file), fused);
+      const v = loadFused(fused, c.spec!, path(c.input!), path(c.expected!));
+      expect(v.weightsOnly).toBe(true);
+      expect(v.relError).toBeLessThan(1e-4);
+      expect(v.top1Agree).toBe(true);
+    });
+
+    it.each(['float16', 'bfloat16'])('resnet18 stored in %s: kept in its dtype (top-1 identical) or fused to float32 (1e-4)', (dtype) => {
+      const c = byName(`resnet18_${dtype}`);
+      const same = join(out, `r18_${dtype}.pth`);
+      convert(path(c.file), same);
+      const kept = loadFused(same, c.spec!, path(c.input!), path(c.expected!));
+      expect(kept.dtypes).toContain(`torch.${dtype}`);
+      expect(kept.relError).toBeLessThan(dtype === 'float16' ? 2e-3 : 2e-2);
+      expect(kept.top1Agree).toBe(true);
+      const wide = join(out, `r18_${dtype}_f32.pth`);
+      convert(path(c.file), wide, ['--dtype', 'float32']);
+      const widened = loadFused(wide, c.spec!, path(c.input!), path(c.expected!));
+      expect(widened.dtypes).toEqual(['torch.float32', 'torch.int64']);
+      expect(widened.relError).toBeLessThan(1e-4);
+    });
+
+    it('a DataParallel training checkpoint: nesting and prefix kept by default, stripped by --flatten', () => {
+      const c = byName('resnet18_training');
+      const nested = join(out, 'train_nested.pth');
+      convert(path(c.file), nested);
+      const kept = loadFused(nested, c.spec!, path(c.input!), path(c.expected!), ['--key', 'state_dict', '--strip-prefix', 'module.']);
+      expect(kept.relError).toBeLessThan(1e-4);
+      const back = loadCheckpoint(nested);
+      expect(back.tensors.some((t) => t.name.startsWith('optimizer.state.'))).toBe(true);
+      const flat = join(out, 'train_flat.pth');
+      convert(path(c.file), flat, ['--flatten']);
+      const v = loadFused(flat, c.spec!, path(c.input!), path(c.expected!));
+      expect(v.weightsOnly).toBe(true);
+      expect(v.relError).toBeLessThan(1e-4);
+    });
+
+    it('tensors that are views into one shared storage, one of them transposed', () => {
+      const c = byName('resnet18_views');
+      const fused = join(out, 'views.pth');
+      convert(path(c.file), fused);
+      const v = loadFused(fused, c.spec!, path(c.input!), path(c.expected!));
+      expect(v.relError).toBeLessThan(1e-4);
+      expect(v.top1Agree).toBe(true);
+    });
+
+    it.each(['dtypes_zip', 'dtypes_legacy'])('%s: every dtype, offset and stride read as numpy sees it', (name) => {
+      const c = byName(name);
+      const ckpt = loadCheckpoint(path(c.file));
+      const values = readNpz(path(c.values!));
+      expect(ckpt.tensors.map((t) => [t.name, t.tensor.dtype])).toEqual(Object.entries(c.dtypes!));
+      for (const { name: key, tensor } of ckpt.tensors) {
+        const ref = values.get(key)!;
+        expect(tensor.shape).toEqual(ref.shape);
+        if (tensor.dtype === 'bfloat16') expect(Array.from(toFloat32(tensor))).toEqual(Array.from(toFloat32(ref)));
+        else expect(Buffer.compare(tensor.bytes(), ref.bytes())).toBe(0);
+      }
+    });
+  });
+});
