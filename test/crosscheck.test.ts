@@ -78,6 +78,16 @@ describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`,
     });
   });
 
+  it('the bundled example (a DO-Conv CIFAR ResNet-20) converts to what a plain one loads, outputs within 1e-4', () => {
+    const fused = join(out, 'example.pth');
+    convert(join(ROOT, 'examples', 'doconv_resnet20_cifar.pth'), fused);
+    const ex = (f: string) => join(ROOT, 'examples', `doconv_resnet20_cifar.${f}.npy`);
+    const v = loadFused(fused, { family: 'cifar_resnet', blocks_per_stage: 3, num_classes: 10 }, ex('input'), ex('expected'));
+    expect(v.weightsOnly).toBe(true);
+    expect(v.relError).toBeLessThan(1e-4);
+    expect(v.top1Agree).toBe(true);
+  });
+
   describe('generated full-size networks and checkpoint variants', () => {
     let cases: Case[] = [];
     beforeAll(() => {

@@ -1,8 +1,53 @@
-"""torchvision networks from a small JSON spec, shared by the generator and the cross-check loader."""
+"""Plain networks (ordinary nn.Conv2d) from a small JSON spec, shared by the generators and the
+cross-check loader. The DO-Conv versions are these with every conv swapped (doconv_reference.py)."""
+import torch
+from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 
+class CifarBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        y = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(y)) + idt)
+
+
+class CifarResNet(nn.Module):
+    """CIFAR ResNet (He et al. 2016, section 4.2) with 1x1 projection shortcuts, torchvision-style names."""
+
+    def __init__(self, blocks_per_stage=3, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        stages, cin = [], 16
+        for i, cout in enumerate((16, 32, 64)):
+            blocks = [CifarBlock(cin, cout, 1 if i == 0 else 2)] + [CifarBlock(cout, cout, 1) for _ in range(blocks_per_stage - 1)]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 def build(spec):
+    if spec.get('family') == 'cifar_resnet':
+        return CifarResNet(spec.get('blocks_per_stage', 3), spec.get('num_classes', 10))
     block = BasicBlock if spec['block'] == 'basic' else Bottleneck
     return ResNet(block, spec['layers'], num_classes=spec.get('num_classes', 1000),
                   groups=spec.get('groups', 1), width_per_group=spec.get('width_per_group', 64))
@@ -14,4 +59,5 @@ SPECS = {
     'resnet101': {'block': 'bottleneck', 'layers': [3, 4, 23, 3]},
     'resnet152': {'block': 'bottleneck', 'layers': [3, 8, 36, 3]},
     'resnext50_32x4d': {'block': 'bottleneck', 'layers': [3, 4, 6, 3], 'groups': 32, 'width_per_group': 4},
+    'cifar_resnet20': {'family': 'cifar_resnet', 'blocks_per_stage': 3, 'num_classes': 10},
 }
