@@ -5,8 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The team's shared reference data, read in place (never copied into the project). */
-export const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
+/** The team's shared reference data, read in place (never copied); DOCONV_ZOO_FIXTURES overrides. */
+export const FIXTURES = process.env.DOCONV_ZOO_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 export function fixture(...parts: string[]): string {
