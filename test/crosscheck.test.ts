@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writePth } from '../src/emit/pth.js';
 import { inspectFile } from '../src/inspect.js';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
@@ -76,6 +77,22 @@ describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`,
       expect(v.relError).toBeLessThan(1e-4);
       expect(v.top1Agree).toBe(true);
     });
+  });
+
+  it('torch.load reads our ZIP64 archives, and Python\'s zipfile finds every CRC right', () => {
+    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+    const file = join(out, 'zip64.pth');
+    writePth(file, src.root, { forceZip64: true });
+    const code = `import torch, zipfile, sys
+sd = torch.load(sys.argv[1], weights_only=True)
+assert zipfile.ZipFile(sys.argv[1]).testzip() is None
+print(len(sd), float(sd['3.W'].double().sum()))`;
+    const r = runPython(['-c', code, file]);
+    expect(r.stderr).toBe('');
+    const [count, sum] = r.stdout.trim().split(' ');
+    expect(Number(count)).toBe(21);
+    const w = toFloat32(src.tensors.find((t) => t.name === '3.W')!.tensor);
+    expect(Number(sum)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 3);
   });
 
   it('the bundled example (a DO-Conv CIFAR ResNet-20) converts to what a plain one loads, outputs within 1e-4', () => {

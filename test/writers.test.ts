@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { convertCheckpoint } from '../src/convert.js';
+import { writePth } from '../src/emit/pth.js';
 import { DoconvError } from '../src/errors.js';
 import { PyDict } from '../src/formats/pickle-values.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
@@ -95,6 +96,17 @@ describe('convert writes what plain networks load', () => {
     expect(back.tensors[0]!.name).toBe('conv1.weight');
     expect(back.tensors.every((t) => !t.name.startsWith('module.') && !t.name.startsWith('state_dict'))).toBe(true);
     expect(toFloat32(back.tensors[0]!.tensor).length).toBe(432);
+  });
+
+  it('ZIP64 records (what files over 4 GiB need) are written and read back', () => {
+    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+    const out = join(dir, 'zip64.pth');
+    writePth(out, src.root, { forceZip64: true });
+    const raw = readFileSync(out);
+    expect(raw.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true); // ZIP64 end record
+    const back = loadCheckpoint(out);
+    expect(back.tensors.map((t) => t.name)).toEqual(src.tensors.map((t) => t.name));
+    back.tensors.forEach((t, i) => expect(Buffer.compare(t.tensor.bytes(), src.tensors[i]!.tensor.bytes())).toBe(0));
   });
 
   it('a failed conversion leaves nothing behind, not even a temporary file', () => {

@@ -32,7 +32,7 @@ export interface PthWriteResult {
  * storage under `<archive>/data/`, aligned to 64 bytes, then `version`. Placeholders of classes we
  * never executed are not re-emitted (the output must load with weights_only=True); they are reported.
  */
-export function writePth(path: string, root: PyValue): PthWriteResult {
+export function writePth(path: string, root: PyValue, options: { forceZip64?: boolean } = {}): PthWriteResult {
   const storages: Tensor[] = [];
   const keyOf = new Map<Tensor, string>();
   const dropped: string[] = [];
@@ -73,7 +73,7 @@ export function writePth(path: string, root: PyValue): PthWriteResult {
   const archive = basename(path).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]/g, '_') || 'archive';
   let bytes = 0;
   writeFileAtomic(path, (fd) => {
-    const zip = new ZipWriter(fd);
+    const zip = new ZipWriter(fd, 64, options.forceZip64 ?? false);
     zip.add(`${archive}/data.pkl`, pkl);
     zip.add(`${archive}/byteorder`, Buffer.from('little'));
     storages.forEach((t, i) => {

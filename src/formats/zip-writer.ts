@@ -17,11 +17,12 @@ export class ZipWriter {
   private position = 0;
   private readonly written: Written[] = [];
 
-  constructor(private readonly fd: number, private readonly alignment = 64) {}
+  /** `forceZip64` writes ZIP64 records even for small archives (to exercise readers on them). */
+  constructor(private readonly fd: number, private readonly alignment = 64, private readonly forceZip64 = false) {}
 
   add(name: string, data: Uint8Array): void {
     const nameBytes = new TextEncoder().encode(name);
-    const needZip64 = data.byteLength >= U32_MAX || this.position >= U32_MAX;
+    const needZip64 = this.forceZip64 || data.byteLength >= U32_MAX || this.position >= U32_MAX;
     const zip64Extra = needZip64 ? 20 : 0;
     const headerEnd = this.position + 30 + nameBytes.byteLength + zip64Extra;
     // Padding rides in an extra field 'FB' (4 bytes of header plus filler), as torch's writer does.
@@ -63,7 +64,7 @@ export class ZipWriter {
   finish(): void {
     const cdStart = this.position;
     for (const e of this.written) {
-      const big = e.size >= U32_MAX || e.offset >= U32_MAX;
+      const big = this.forceZip64 || e.size >= U32_MAX || e.offset >= U32_MAX;
       const extra = big ? 28 : 0;
       const h = Buffer.alloc(46 + e.name.byteLength + extra);
       h.writeUInt32LE(0x02014b50, 0);
@@ -91,7 +92,7 @@ export class ZipWriter {
     }
     const cdSize = this.position - cdStart;
     const count = this.written.length;
-    const zip64 = count >= 0xffff || cdStart >= U32_MAX || cdSize >= U32_MAX;
+    const zip64 = this.forceZip64 || count >= 0xffff || cdStart >= U32_MAX || cdSize >= U32_MAX;
     if (zip64) {
       const z = Buffer.alloc(56 + 20);
       const z64At = this.position;
