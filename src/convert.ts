@@ -1,11 +1,16 @@
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
 import { loadCheckpoint } from './checkpoint/load.js';
 import { collectTensors, dataParallelPrefix, findStateDict, mapTensors } from './checkpoint/tree.js';
 import { fuseLayersInPlace } from './doconv/fuse-checkpoint.js';
 import { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
+import { networkFromCheckpoint, type Network } from './arch/network.js';
+import { buildOnnxModel, writeOnnx } from './emit/onnx.js';
 import { writeNpz } from './emit/npz.js';
+import { foldBatchNorm } from './graph/passes/fold-batchnorm.js';
+import { inferShapes } from './graph/ir.js';
+import type { ProtoMessage } from './formats/protobuf.js';
 import { writePth } from './emit/pth.js';
 import { writeSafetensors } from './emit/safetensors.js';
 import { DoconvError } from './errors.js';
@@ -33,6 +38,15 @@ export interface ConvertOptions {
   dtype?: DType;
   /** Write the DO-Conv tensors unfused (a plain format translation). */
   keepDoconv?: boolean;
+  /** ONNX: the architecture (a zoo name), or 'auto' (default) to recognise it. */
+  arch?: string;
+  /** ONNX: keep BatchNormalization nodes instead of folding them into the convolutions. */
+  noFoldBn?: boolean;
+  /** ONNX: float16 weights and compute; `fp16Io` makes the input and output float16 too. */
+  fp16?: boolean;
+  fp16Io?: boolean;
+  /** ONNX: a fixed spatial input size instead of symbolic height/width. */
+  inputSize?: [number, number];
   /** Called with progress messages for long conversions. */
   onProgress?: (message: string) => void;
 }
@@ -43,6 +57,8 @@ export interface ConvertSummary {
   from: string;
   to: ConvertTarget;
   fusedLayers: number;
+  /** The recognised architecture (ONNX output), with what was assumed. */
+  architecture?: { name: string; assumptions: string[] };
   tensorsIn: number;
   tensorsOut: number;
   bytesOut: number;
@@ -113,11 +129,12 @@ function castTensor(t: Tensor, dtype: DType): Tensor {
 export function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): ConvertSummary {
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
+  if (to === 'onnx') return convertToOnnx(input, output, options, started);
   if (to !== 'pth' && to !== 'safetensors' && to !== 'npz') {
-    throw new DoconvError('BAD_ARGUMENT', `--to ${to} is not supported yet; this version writes pth, safetensors and npz`, { file: output });
+    throw new DoconvError('BAD_ARGUMENT', `--to ${to} is not supported yet; this version writes onnx, pth, safetensors and npz`, { file: output });
   }
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) throw new DoconvError('BAD_ARGUMENT', `--dtype must be a floating-point type, got ${options.dtype}`);
-  const kernels = (options.kernels ?? []).map((k) => (typeof k === 'string' ? parseKernelOverride(k) : k));
+  const kernels = kernelOverrides(options);
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
   const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels });
@@ -150,6 +167,70 @@ export function convertCheckpoint(input: string, output: string, options: Conver
       bytesOut: statSync(output).size,
       dropped,
       notes,
+      toolVersion: VERSION,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    ckpt.close();
+  }
+}
+
+function kernelOverrides(options: ConvertOptions): KernelOverride[] {
+  return (options.kernels ?? []).map((k) => (typeof k === 'string' ? parseKernelOverride(k) : k));
+}
+
+/** Everything that goes into an ONNX model's metadata_props. */
+export function onnxMetadata(ckpt: Checkpoint, net: Network): Record<string, string> {
+  return {
+    source_file: basename(ckpt.file),
+    source_sha256: ckpt.sha256(),
+    source_format: ckpt.format,
+    architecture: net.name,
+    doconv_zoo_version: VERSION,
+    preprocessing: JSON.stringify(net.preprocessing),
+  };
+}
+
+/** The network of a checkpoint as an ONNX model (in memory), plus what was recognised. */
+export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {}): { model: ProtoMessage; network: Network } {
+  const network = networkFromCheckpoint(ckpt, {
+    ...(options.arch ? { arch: options.arch } : {}),
+    ...(options.inputSize ? { inputSize: options.inputSize } : {}),
+    ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
+  });
+  inferShapes(network.graph);
+  const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
+  const model = buildOnnxModel(graph, {
+    fp16: options.fp16 ?? false,
+    fp16Io: options.fp16Io ?? false,
+    fixedInputSize: options.inputSize !== undefined,
+    metadata: onnxMetadata(ckpt, network),
+    graphName: network.name,
+  });
+  return { model, network };
+}
+
+function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): ConvertSummary {
+  const progress = options.onProgress ?? (() => {});
+  progress(`reading ${input}`);
+  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options) });
+  try {
+    progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
+    const { model, network } = checkpointToOnnx(ckpt, options);
+    progress(`writing ${output}`);
+    const bytesOut = writeOnnx(output, model);
+    return {
+      input,
+      output,
+      from: ckpt.format,
+      to: 'onnx',
+      fusedLayers: ckpt.layers.length,
+      architecture: { name: network.name, assumptions: network.assumptions },
+      tensorsIn: ckpt.tensors.length,
+      tensorsOut: network.graph.nodes.length,
+      bytesOut,
+      dropped: [],
+      notes: [...ckpt.notes, ...network.assumptions],
       toolVersion: VERSION,
       seconds: (performance.now() - started) / 1000,
     };

@@ -13,3 +13,11 @@ export { convertCheckpoint, targetFromPath, type ConvertOptions, type ConvertSum
 export { readNpy, encodeNpy } from './formats/npy.js';
 export { sniffFormat, type SniffedFormat } from './readers/sniff.js';
 export { VERSION } from './version.js';
+export { loadModel } from './runtime/load-model.js';
+export { predictFile, type PredictSummary } from './runtime/predict-file.js';
+export type { Model, LoadModelOptions, PredictInput, Prediction, Backend, Device } from './runtime/types.js';
+export { checkpointToOnnx } from './convert.js';
+export { networkFromCheckpoint, type Network, type NetworkOptions } from './arch/network.js';
+export { specFromName, archName, type ResNetSpec, type ResNetFamily, type Preprocessing } from './arch/spec.js';
+export type { Graph, GraphNode, Op } from './graph/ir.js';
+export { readOnnxInfo, type OnnxInfo } from './formats/onnx-info.js';

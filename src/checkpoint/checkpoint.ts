@@ -18,6 +18,8 @@ export interface Checkpoint {
   layers: DoConvLayer[];
   /** Things worth telling a user: placeholders for unknown classes, copied views, assumptions. */
   notes: string[];
+  /** SHA-256 of the file's bytes, hex (computed on first call). */
+  sha256(): string;
   /** Releases the file (file-backed sources hold a descriptor). */
   close(): void;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { detectPytorchLayers } from '../doconv/detect-pytorch.js';
 import type { KernelOverride } from '../doconv/kernel-spec.js';
@@ -17,6 +18,13 @@ export interface LoadOptions {
 
 /** Files up to this size are read into memory (tensors become views); larger ones are read on demand. */
 const MEMORY_LIMIT = 1.5 * 1024 ** 3;
+
+function hashSource(source: ByteSource): string {
+  const h = createHash('sha256');
+  const step = 64 << 20;
+  for (let at = 0; at < source.size; at += step) h.update(source.read(at, Math.min(step, source.size - at)));
+  return h.digest('hex');
+}
 
 function openSource(file: string): ByteSource {
   if (!existsSync(file)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file });
@@ -56,7 +64,9 @@ function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptio
       if (l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);
       if (l.kernel === undefined) notes.push(`${l.name}: M*N = ${l.kernelArea} is not a square; converting needs --kernel '${l.name}=MxN'`);
     }
-    return { file, format: torch.format, framework: 'pytorch', byteSize: source.size, root: torch.root, tensors, layers, notes, close: () => source.close() };
+    let digest: string | undefined;
+    const sha256 = (): string => (digest ??= hashSource(source));
+    return { file, format: torch.format, framework: 'pytorch', byteSize: source.size, root: torch.root, tensors, layers, notes, sha256, close: () => source.close() };
   } catch (err) {
     source.close();
     if (err instanceof DoconvError) throw err.inFile(file);

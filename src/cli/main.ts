@@ -4,6 +4,7 @@ import { convertCheckpoint, TARGETS, type ConvertTarget } from '../convert.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
 import { inspectFile } from '../inspect.js';
+import { predictFile } from '../runtime/predict-file.js';
 import type { Framework } from '../checkpoint/checkpoint.js';
 import type { DType } from '../tensor/dtype.js';
 import { VERSION } from '../version.js';
@@ -16,6 +17,9 @@ Usage:
   doconv-zoo convert CKPT -o OUT [--to pth|safetensors|npz] [--from pytorch]
                      [--kernel NAME=MxN]... [--flatten] [--state-dict-key KEY]
                      [--dtype float32|float16|bfloat16|float64] [--keep-doconv] [--json]
+                     [--arch NAME|auto] [--no-fold-bn] [--fp16] [--fp16-io] [--input-size HxW]
+  doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx] [--device cpu|gpu]
+                     [--threads N] [--arch NAME] [--kernel NAME=MxN]...
   doconv-zoo --version | --help
 
 Commands:
@@ -24,6 +28,12 @@ Commands:
   convert   Fuse every DO-Conv layer (W, D, d_diag -> weight, exactly as the reference does)
             and write a checkpoint that a plain network with ordinary Conv2d loads strictly.
             Every other tensor passes through unchanged, key order and nesting kept.
+            With .onnx output the network is recognised (ResNet v1b/ResNeXt/Plain/CIFAR
+            ResNet in torchvision naming; --arch overrides), BatchNorm folded into the
+            convolutions, and an ONNX model (opset 17) written: input 'input' NCHW float32
+            [batch, 3, height, width], output 'logits'.
+  predict   Run a model (.onnx, or a DO-Conv checkpoint converted in memory) on an NCHW float32
+            .npy batch and write the output as .npy.
 
 Options:
   -o, --output OUT        Output file; its extension picks the format (.pth .safetensors .npz).
@@ -35,6 +45,14 @@ Options:
   --state-dict-key KEY    With --flatten: the nested key holding the state dict.
   --dtype DTYPE           Cast floating-point tensors of the output (default: keep source dtype).
   --keep-doconv           Do not fuse; write the DO-Conv tensors as they are.
+  --arch NAME             ONNX: the architecture (resnet50_v1b, resnet50_v1, resnext50_32x4d,
+                          plain18, cifar_resnet20_v1b, ...); default auto-detected.
+  --no-fold-bn            ONNX: keep BatchNormalization nodes.
+  --fp16                  ONNX: float16 weights and compute (input/output stay float32).
+  --fp16-io               ONNX: float16 input and output too.
+  --input-size HxW        ONNX: fix the spatial input size (default: symbolic height/width).
+  --input, --output       predict: NCHW float32 .npy in, .npy out.
+  --device cpu|gpu        predict: where to run (gpu tries CUDA, then WebGPU).
   --json                  Print a machine-readable result (errors too) on stdout.
   -q, --quiet             No progress messages.
 
@@ -90,13 +108,15 @@ function runConvert(args: string[]): number {
     dtype: { type: 'string' },
     'keep-doconv': { type: 'boolean' },
     arch: { type: 'string' },
+    'no-fold-bn': { type: 'boolean' },
+    fp16: { type: 'boolean' },
+    'fp16-io': { type: 'boolean' },
+    'input-size': { type: 'string' },
   });
   if (values.help) return printUsage();
   const input = onePositional(positionals, 'checkpoint');
   if (values.output === undefined) throw new DoconvError('BAD_ARGUMENT', 'convert needs -o OUT');
-  if (values.arch !== undefined && values.arch !== 'auto') {
-    throw new DoconvError('BAD_ARGUMENT', `--arch ${values.arch}: architecture-aware conversion (ONNX, TensorFlow.js) is not in this version; checkpoint targets need no --arch`);
-  }
+  const inputSize = values['input-size'] === undefined ? undefined : parseSize(values['input-size']);
   const to = oneOf(values.to, TARGETS, '--to') as ConvertTarget | undefined;
   const from = oneOf(values.from, FRAMEWORKS, '--from');
   const dtype = oneOf(values.dtype, DTYPES, '--dtype');
@@ -109,9 +129,48 @@ function runConvert(args: string[]): number {
     flatten: values.flatten ?? false,
     ...(values['state-dict-key'] ? { stateDictKey: values['state-dict-key'] } : {}),
     keepDoconv: values['keep-doconv'] ?? false,
+    ...(values.arch ? { arch: values.arch } : {}),
+    noFoldBn: values['no-fold-bn'] ?? false,
+    fp16: (values.fp16 ?? false) || (values['fp16-io'] ?? false),
+    fp16Io: values['fp16-io'] ?? false,
+    ...(inputSize ? { inputSize } : {}),
     onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
   });
   process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);
+  return 0;
+}
+
+function parseSize(s: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(s);
+  if (m === null) throw new DoconvError('BAD_ARGUMENT', `--input-size expects HxW or N, got '${s}'`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
+async function runPredict(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...COMMON,
+    input: { type: 'string', short: 'i' },
+    output: { type: 'string', short: 'o' },
+    backend: { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    arch: { type: 'string' },
+  });
+  if (values.help) return printUsage();
+  const model = onePositional(positionals, 'model');
+  if (values.input === undefined || values.output === undefined) throw new DoconvError('BAD_ARGUMENT', 'predict needs --input X.npy and --output Y.npy');
+  const backend = oneOf(values.backend, ['onnx'] as const, '--backend');
+  const device = oneOf(values.device, ['cpu', 'gpu'] as const, '--device');
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new DoconvError('BAD_ARGUMENT', `--threads must be a positive integer, got '${values.threads}'`);
+  const summary = await predictFile(model, values.input, values.output, {
+    ...(backend ? { backend } : {}),
+    ...(device ? { device } : {}),
+    ...(threads ? { threads } : {}),
+    ...(values.arch ? { arch: values.arch } : {}),
+    kernels: values.kernel ?? [],
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `wrote ${summary.output}: [${summary.outputShape.join(', ')}] from [${summary.inputShape.join(', ')}] on ${summary.executionProvider} in ${summary.seconds.toFixed(3)} s\n`);
   return 0;
 }
 
@@ -120,7 +179,7 @@ function printUsage(): number {
   return 0;
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const json = rest.includes('--json');
   try {
@@ -129,6 +188,8 @@ export function main(argv: string[]): number {
         return runInspect(rest);
       case 'convert':
         return runConvert(rest);
+      case 'predict':
+        return await runPredict(rest);
       case '--version':
       case '-V':
         process.stdout.write(`${VERSION}\n`);
@@ -154,4 +215,4 @@ export function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

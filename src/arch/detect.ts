@@ -1,0 +1,61 @@
+import { DoconvError } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { ParamSource } from './naming.js';
+import type { ResNetSpec } from './spec.js';
+
+export interface Detection {
+  spec: ResNetSpec;
+  naming: 'torchvision';
+  /** What the keys could not tell and was assumed (shown by `inspect`). */
+  assumptions: string[];
+}
+
+function shapeOf(source: ParamSource, key: string): readonly number[] {
+  const t: Tensor | undefined = source.get(key);
+  if (t === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `expected '${key}' for a ResNet-family network`, { key });
+  return t.shape;
+}
+
+/**
+ * Recognises a ResNet-family network from torchvision-style keys (conv1, bn1, layer{i}.{j}.*, fc) and
+ * their shapes: block type, blocks per stage, groups and width, stem, classes, and whether it has
+ * shortcuts. Returns undefined when the keys are not of this naming at all; throws, naming the key,
+ * when they are but something does not fit.
+ */
+export function detectTorchvisionResNet(source: ParamSource): Detection | undefined {
+  const keys = source.keys();
+  if (!keys.includes('conv1.weight') || !keys.includes('fc.weight') || !keys.some((k) => k.startsWith('layer1.0.'))) return undefined;
+  const blocks: number[] = [];
+  for (const k of keys) {
+    const m = /^layer(\d+)\.(\d+)\./.exec(k);
+    if (m === null) continue;
+    const s = Number(m[1]) - 1;
+    blocks[s] = Math.max(blocks[s] ?? 0, Number(m[2]) + 1);
+  }
+  for (let s = 0; s < blocks.length; s++) {
+    if (blocks[s] === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `the checkpoint has layer${blocks.length} but no layer${s + 1}`, { key: `layer${s + 1}` });
+  }
+  const bottleneck = keys.includes('layer1.0.conv3.weight');
+  const stemShape = shapeOf(source, 'conv1.weight');
+  const stem = stemShape[2] === 7 ? 'imagenet' : stemShape[2] === 3 ? 'cifar' : undefined;
+  if (stem === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `stem kernel ${stemShape[2]}x${stemShape[3]} is neither 7x7 (ImageNet) nor 3x3 (CIFAR)`, { key: 'conv1.weight' });
+  const base = stem === 'imagenet' ? 64 : 16;
+  let groups = 1;
+  let widthPerGroup = 64;
+  if (bottleneck) {
+    const c2 = shapeOf(source, 'layer1.0.conv2.weight');
+    const width = c2[0]!;
+    groups = width / c2[1]!;
+    if (!Number.isInteger(groups)) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `layer1.0.conv2 has ${width} outputs and ${c2[1]} inputs per group`, { key: 'layer1.0.conv2.weight' });
+    widthPerGroup = (width * 64) / (base * groups);
+  }
+  const hasShortcuts = keys.some((k) => k.includes('.downsample.'));
+  const numClasses = shapeOf(source, 'fc.weight')[0]!;
+  const spec: ResNetSpec = { family: hasShortcuts ? 'resnet_v1b' : 'plain', block: bottleneck ? 'bottleneck' : 'basic', layers: blocks, groups, widthPerGroup, numClasses, stem };
+  const assumptions: string[] = [];
+  if (hasShortcuts && bottleneck && groups === 1) {
+    assumptions.push('torchvision names cannot tell ResNet v1 from v1b; assumed v1b (stride on the 3x3 conv, as torchvision builds it); --arch resnetNN_v1 overrides');
+  }
+  if (!hasShortcuts) assumptions.push('no downsample branches: taken as a Plain network (no shortcuts)');
+  return { spec, naming: 'torchvision', assumptions };
+}

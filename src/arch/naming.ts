@@ -1,0 +1,19 @@
+import type { Tensor } from '../tensor/tensor.js';
+
+/** What a parameter is for, independent of how a framework names it. */
+export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'mean' | 'var';
+
+/**
+ * A framework's parameter naming: structural names (stem.conv, s0.b1.conv2, s2.b0.down.bn, head.fc)
+ * and roles map to checkpoint keys. Structure (src/arch/resnet.ts) never spells a key itself.
+ */
+export interface NamingScheme {
+  readonly name: string;
+  key(struct: string, role: ParamRole): string;
+}
+
+/** Named tensors the builder draws from; it records which it used, so leftovers can be reported. */
+export interface ParamSource {
+  get(key: string): Tensor | undefined;
+  keys(): string[];
+}

@@ -1,0 +1,88 @@
+import type { Checkpoint } from '../checkpoint/checkpoint.js';
+import { dataParallelPrefix, findStateDict } from '../checkpoint/tree.js';
+import { fuseLayer } from '../doconv/fuse-layer.js';
+import { DoconvError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import { Tensor } from '../tensor/tensor.js';
+import { detectTorchvisionResNet } from './detect.js';
+import type { ParamSource } from './naming.js';
+import { torchvisionNaming } from './naming-torchvision.js';
+import { buildResNet } from './resnet.js';
+import { archName, preprocessingOf, specFromName, type Preprocessing, type ResNetSpec } from './spec.js';
+
+export interface NetworkOptions {
+  /** A zoo name, or 'auto' / undefined to recognise it from the keys. */
+  arch?: string;
+  /** Spatial size the graph is built (and shape-checked) for; default the architecture's. */
+  inputSize?: [number, number];
+  stateDictKey?: string;
+}
+
+export interface Network {
+  name: string;
+  spec: ResNetSpec;
+  naming: string;
+  graph: Graph;
+  preprocessing: Preprocessing;
+  assumptions: string[];
+  /** Where the state dict was found ('' for the top level) and the prefix stripped from its keys. */
+  stateDictPath: string;
+  prefix: string;
+}
+
+/**
+ * The model state dict of a checkpoint as the plain network would see it: the DataParallel prefix
+ * stripped and every DO-Conv layer under its fused name (`<name>.weight`, shape (C_out, C_in/g, M, N)),
+ * fused lazily on first read. W, D and d_diag themselves are hidden.
+ */
+export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { source: ParamSource; path: string; prefix: string } {
+  const sd = findStateDict(ckpt.root, stateDictKey);
+  if (sd === undefined) throw new DoconvError('BAD_ARGUMENT', 'found no model state dict (no tensors at the top level, nor under state_dict/model/net)', { file: ckpt.file });
+  const prefix = dataParallelPrefix(sd.dict);
+  const map = new Map<string, Tensor>();
+  const layerKeys = new Map(ckpt.layers.filter((l) => l.container === sd.dict).map((l) => [l.keys.W, l]));
+  const hidden = new Set<string>();
+  for (const l of layerKeys.values()) {
+    if (l.keys.D) hidden.add(l.keys.D);
+    if (l.keys.dDiag) hidden.add(l.keys.dDiag);
+  }
+  for (const [k, v] of sd.dict.entries()) {
+    if (typeof k !== 'string' || !(v instanceof Tensor) || hidden.has(k)) continue;
+    const layer = layerKeys.get(k);
+    const name = (layer ? layer.keys.fused : k).slice(prefix.length);
+    if (layer === undefined) {
+      map.set(name, v);
+      continue;
+    }
+    if (layer.kernel === undefined) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
+    let fused: Tensor | undefined;
+    const shape = [layer.outChannels, layer.inChannelsPerGroup, layer.kernel![0], layer.kernel![1]];
+    map.set(name, new Tensor(layer.W.dtype, shape, () => (fused ??= fuseLayer(layer)).bytes()));
+  }
+  return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix };
+}
+
+/** Recognises (or takes from --arch) the checkpoint's architecture and builds its Graph. */
+export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions = {}): Network {
+  const { source, path, prefix } = plainParamSource(ckpt, options.stateDictKey);
+  let spec: ResNetSpec;
+  let assumptions: string[] = [];
+  if (options.arch !== undefined && options.arch !== 'auto') {
+    const fc = source.get('fc.weight');
+    spec = specFromName(options.arch, fc?.shape[0] ?? 1000);
+  } else {
+    const d = detectTorchvisionResNet(source);
+    if (d === undefined) {
+      throw new DoconvError(
+        'BAD_ARGUMENT',
+        'not a network of the zoo (no conv1 / layer1 / fc keys of a ResNet-family network); ONNX and TensorFlow.js need a known architecture (--arch NAME), while pth, safetensors and npz outputs work for any network',
+        { file: ckpt.file },
+      );
+    }
+    spec = d.spec;
+    assumptions = d.assumptions;
+  }
+  const preprocessing = preprocessingOf(spec);
+  const built = buildResNet(spec, source, torchvisionNaming, options.inputSize ?? preprocessing.inputSize);
+  return { name: archName(spec), spec, naming: torchvisionNaming.name, graph: built.graph, preprocessing, assumptions, stateDictPath: path, prefix };
+}

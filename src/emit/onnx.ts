@@ -1,0 +1,190 @@
+import type { Graph, GraphNode } from '../graph/ir.js';
+import { ProtoMessage } from '../formats/protobuf.js';
+import { encodeFloat32, Tensor, toFloat32 } from '../tensor/tensor.js';
+import { VERSION } from '../version.js';
+import { writeAll, writeFileAtomic } from './atomic.js';
+
+// onnx/onnx.proto field numbers (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
+// ValueInfoProto, TypeProto). Opset 17 with ir_version 8, which Debian's onnx checker accepts.
+const IR_VERSION = 8;
+const OPSET = 17;
+const FLOAT = 1;
+const FLOAT16 = 10;
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+const ATTR_INTS = 7;
+
+export interface OnnxOptions {
+  /** Weights and compute in float16; input and output stay float32 unless `fp16Io`. */
+  fp16?: boolean;
+  fp16Io?: boolean;
+  /** Fix the spatial input size; default: symbolic height and width (any size the network accepts). */
+  fixedInputSize?: boolean;
+  metadata?: Record<string, string>;
+  graphName?: string;
+}
+
+type Attr = { name: string; int?: number; ints?: number[]; float?: number };
+
+function attribute(a: Attr): ProtoMessage {
+  const m = new ProtoMessage().string(1, a.name);
+  if (a.float !== undefined) m.float(2, a.float).int(20, ATTR_FLOAT);
+  else if (a.int !== undefined) m.int(3, a.int).int(20, ATTR_INT);
+  else m.packedInts(8, a.ints!).int(20, ATTR_INTS);
+  return m;
+}
+
+function node(opType: string, name: string, inputs: string[], outputs: string[], attrs: Attr[] = []): ProtoMessage {
+  const m = new ProtoMessage();
+  for (const i of inputs) m.string(1, i);
+  for (const o of outputs) m.string(2, o);
+  m.string(3, name).string(4, opType);
+  for (const a of attrs) m.message(5, attribute(a));
+  return m;
+}
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): ProtoMessage {
+  const shape = new ProtoMessage();
+  for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
+  const tensorType = new ProtoMessage().int(1, elemType).message(2, shape);
+  return new ProtoMessage().string(1, name).message(2, new ProtoMessage().message(1, tensorType));
+}
+
+/**
+ * Emits a Graph as an ONNX ModelProto: one Conv/BatchNormalization/Relu/MaxPool/GlobalAveragePool/
+ * Add/Flatten/Gemm node per IR node, nothing else (no Identity, Einsum or shape arithmetic); input
+ * `input` NCHW with a symbolic batch, output `logits`; weights little-endian raw_data initializers.
+ */
+export function buildOnnxModel(graph: Graph, options: OnnxOptions = {}): ProtoMessage {
+  const fp16 = options.fp16 ?? false;
+  const weightType = fp16 ? FLOAT16 : FLOAT;
+  const ioType = fp16 && options.fp16Io ? FLOAT16 : FLOAT;
+  const g = new ProtoMessage();
+  const initializers: ProtoMessage[] = [];
+  const addInit = (name: string, t: Tensor): string => {
+    const values = fp16 || t.dtype !== 'float32' ? encodeFloat32(toFloat32(t), fp16 ? 'float16' : 'float32') : t.bytes();
+    const m = new ProtoMessage();
+    for (const d of t.shape) m.int(1, d);
+    m.int(2, weightType).string(8, name).bytes(9, values);
+    initializers.push(m);
+    return name;
+  };
+  const ones = (n: number) => Tensor.fromFloat32(new Float32Array(n).fill(1), [n]);
+  const zeros = (n: number) => Tensor.fromFloat32(new Float32Array(n), [n]);
+
+  const castIn = fp16 && !options.fp16Io;
+  const rename = new Map<string, string>();
+  const valueName = (v: string) => rename.get(v) ?? v;
+  if (castIn) {
+    g.message(1, node('Cast', 'input.cast', ['input'], ['input.fp16'], [{ name: 'to', int: FLOAT16 }]));
+    rename.set(graph.input, 'input.fp16');
+  }
+  const finalName = castIn ? 'logits.fp16' : 'logits';
+  for (const n of graph.nodes) {
+    const out = n.output === graph.output ? finalName : n.output;
+    g.message(1, emitNode(n, n.inputs.map(valueName), out, addInit, ones, zeros));
+  }
+  if (castIn) g.message(1, node('Cast', 'logits.cast', [finalName], ['logits'], [{ name: 'to', int: FLOAT }]));
+  g.string(2, options.graphName ?? 'doconv_zoo');
+  for (const init of initializers) g.message(5, init);
+  const [c, h, w] = graph.inputShape;
+  const spatial: (number | string)[] = options.fixedInputSize ? [h, w] : ['height', 'width'];
+  g.message(11, valueInfo('input', ioType, ['batch', c, ...spatial]));
+  const last = graph.nodes[graph.nodes.length - 1]!;
+  const classes = last.op.kind === 'Dense' ? last.op.weight.shape[0]! : 'classes';
+  g.message(12, valueInfo('logits', ioType, ['batch', classes]));
+
+  const model = new ProtoMessage()
+    .int(1, IR_VERSION)
+    .string(2, 'doconv-zoo')
+    .string(3, VERSION)
+    .message(7, g)
+    .message(8, new ProtoMessage().string(1, '').int(2, OPSET));
+  for (const [k, v] of Object.entries(options.metadata ?? {})) model.message(14, new ProtoMessage().string(1, k).string(2, v));
+  return model;
+}
+
+function emitNode(
+  n: GraphNode,
+  inputs: string[],
+  output: string,
+  addInit: (name: string, t: Tensor) => string,
+  ones: (n: number) => Tensor,
+  zeros: (n: number) => Tensor,
+): ProtoMessage {
+  const op = n.op;
+  switch (op.kind) {
+    case 'Conv': {
+      const ins = [...inputs, addInit(`${n.name}.weight`, op.weight)];
+      if (op.bias) ins.push(addInit(`${n.name}.bias`, op.bias));
+      const [, , kh, kw] = op.weight.shape as number[];
+      const [t, l, b, r] = op.pads;
+      return node('Conv', n.name, ins, [output], [
+        { name: 'kernel_shape', ints: [kh!, kw!] },
+        { name: 'strides', ints: op.stride },
+        { name: 'pads', ints: [t, l, b, r] },
+        { name: 'dilations', ints: op.dilation },
+        { name: 'group', int: op.groups },
+      ]);
+    }
+    case 'BatchNorm': {
+      const c = op.mean.shape[0]!;
+      const ins = [
+        ...inputs,
+        addInit(`${n.name}.scale`, op.scale ?? ones(c)),
+        addInit(`${n.name}.shift`, op.shift ?? zeros(c)),
+        addInit(`${n.name}.mean`, op.mean),
+        addInit(`${n.name}.var`, op.variance),
+      ];
+      return node('BatchNormalization', n.name, ins, [output], [{ name: 'epsilon', float: op.epsilon }]);
+    }
+    case 'Relu':
+      return node('Relu', n.name, inputs, [output]);
+    case 'MaxPool': {
+      const [t, l, b, r] = op.pads;
+      return node('MaxPool', n.name, inputs, [output], [
+        { name: 'kernel_shape', ints: op.kernel },
+        { name: 'strides', ints: op.stride },
+        { name: 'pads', ints: [t, l, b, r] },
+      ]);
+    }
+    case 'GlobalAvgPool':
+      return node('GlobalAveragePool', n.name, inputs, [output]);
+    case 'Add':
+      return node('Add', n.name, inputs, [output]);
+    case 'Flatten':
+      return node('Flatten', n.name, inputs, [output], [{ name: 'axis', int: 1 }]);
+    case 'Dense': {
+      const ins = [...inputs, addInit(`${n.name}.weight`, op.weight)];
+      if (op.bias) ins.push(addInit(`${n.name}.bias`, op.bias));
+      return node('Gemm', n.name, ins, [output], [{ name: 'transB', int: 1 }]);
+    }
+  }
+}
+
+/**
+ * Writes the model atomically. Large chunks (weights) go out as they are, never copied into one
+ * buffer; the many small ones (tags, names, attributes) are gathered into 1 MiB writes.
+ */
+export function writeOnnx(path: string, model: ProtoMessage): number {
+  writeFileAtomic(path, (fd) => {
+    const pending = Buffer.allocUnsafe(1 << 20);
+    let used = 0;
+    const flush = () => {
+      if (used > 0) writeAll(fd, pending.subarray(0, used));
+      used = 0;
+    };
+    for (const c of model.chunks) {
+      if (c.byteLength > 64 * 1024) {
+        flush();
+        writeAll(fd, c);
+        continue;
+      }
+      if (used + c.byteLength > pending.byteLength) flush();
+      pending.set(c, used);
+      used += c.byteLength;
+    }
+    flush();
+  });
+  return model.length;
+}

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { writeAll, writeFileAtomic } from '../emit/atomic.js';
+import { DoconvError } from '../errors.js';
+import { encodeNpy, readNpy } from '../formats/npy.js';
+import { Tensor, toFloat32 } from '../tensor/tensor.js';
+import { loadModel } from './load-model.js';
+import type { LoadModelOptions } from './types.js';
+
+export interface PredictSummary {
+  model: string;
+  input: string;
+  output: string;
+  inputShape: number[];
+  outputShape: number[];
+  executionProvider: string;
+  architecture: string | null;
+  seconds: number;
+}
+
+/** `predict`: NCHW float32 .npy in (any float dtype is widened), model output as float32 .npy. */
+export async function predictFile(modelPath: string, inputPath: string, outputPath: string, options: LoadModelOptions = {}): Promise<PredictSummary> {
+  let x: Tensor;
+  try {
+    x = readNpy(new Uint8Array(readFileSync(inputPath)));
+  } catch (err) {
+    if (err instanceof DoconvError) throw err.inFile(inputPath);
+    throw new DoconvError('FILE_NOT_FOUND', (err as Error).message, { file: inputPath });
+  }
+  if (x.shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be NCHW (4-D), got shape [${x.shape.join(', ')}]`, { file: inputPath });
+  const model = await loadModel(modelPath, options);
+  try {
+    const t0 = performance.now();
+    const y = await model.predict({ data: toFloat32(x), shape: x.shape });
+    const seconds = (performance.now() - t0) / 1000;
+    const out = Tensor.fromFloat32(y.data, y.shape);
+    writeFileAtomic(outputPath, (fd) => {
+      for (const part of encodeNpy(out)) writeAll(fd, part);
+    });
+    return { model: modelPath, input: inputPath, output: outputPath, inputShape: [...x.shape], outputShape: y.shape, executionProvider: model.executionProvider, architecture: model.architecture ?? null, seconds };
+  } finally {
+    await model.dispose();
+  }
+}

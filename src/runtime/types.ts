@@ -1,0 +1,40 @@
+import type { Preprocessing } from '../arch/spec.js';
+
+export type Backend = 'onnx';
+export type Device = 'cpu' | 'gpu';
+
+/** Input to `predict`: a flat Float32Array (shape taken from the model) or data with its shape. */
+export type PredictInput = Float32Array | { data: Float32Array; shape: readonly number[] };
+
+export interface Prediction {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface LoadModelOptions {
+  /** Inference engine; 'onnx' (onnxruntime-node) is the default. */
+  backend?: Backend;
+  /** 'cpu' (default) or 'gpu' (the first GPU execution provider that works on this machine). */
+  device?: Device;
+  /** Intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+  /** For DO-Conv checkpoints: the architecture ('auto' default) and kernel overrides. */
+  arch?: string;
+  kernels?: string[];
+}
+
+/** A loaded network, the shape users of onnxruntime-web and tfjs expect. */
+export interface Model {
+  readonly backend: Backend;
+  /** The execution provider that runs it ('cpu', 'cuda', 'webgpu'). */
+  readonly executionProvider: string;
+  /** Input shape as declared: [batch, C, H, W], symbolic dimensions as strings. */
+  readonly inputShape: (number | string)[];
+  readonly outputShape: (number | string)[];
+  /** Mean, std and input size from the model's metadata, when doconv-zoo wrote it. */
+  readonly preprocessing: Preprocessing | undefined;
+  readonly architecture: string | undefined;
+  readonly metadata: Record<string, string>;
+  predict(input: PredictInput): Promise<Prediction>;
+  dispose(): Promise<void>;
+}
