@@ -2,6 +2,9 @@ import type { Checkpoint } from './checkpoint/checkpoint.js';
 import { dataParallelPrefix, findStateDict } from './checkpoint/tree.js';
 import { loadCheckpoint, type LoadOptions } from './checkpoint/load.js';
 import { layerSummary } from './doconv/layer.js';
+import { networkFromCheckpoint } from './arch/network.js';
+import type { ResNetSpec } from './arch/spec.js';
+import { DoconvError } from './errors.js';
 
 /** What `inspect --json` prints; `format`, `framework`, `tensors` and `doconvLayers` are a contract. */
 export interface InspectReport {
@@ -15,7 +18,20 @@ export interface InspectReport {
   dataParallel: boolean;
   tensors: { name: string; shape: number[]; dtype: string }[];
   doconvLayers: Record<string, unknown>[];
+  /** The zoo architecture recognised from keys and shapes, or null with the reason. */
+  architecture: ({ name: string; assumptions: string[] } & ResNetSpec) | null;
+  architectureError?: string;
   notes: string[];
+}
+
+function recognise(ckpt: Checkpoint): Pick<InspectReport, 'architecture' | 'architectureError'> {
+  try {
+    const net = networkFromCheckpoint(ckpt);
+    return { architecture: { name: net.name, ...net.spec, assumptions: net.assumptions } };
+  } catch (err) {
+    if (err instanceof DoconvError) return { architecture: null, architectureError: err.message };
+    throw err;
+  }
 }
 
 export function inspectCheckpoint(ckpt: Checkpoint): InspectReport {
@@ -31,6 +47,7 @@ export function inspectCheckpoint(ckpt: Checkpoint): InspectReport {
     dataParallel: sd !== undefined && dataParallelPrefix(sd.dict) !== '',
     tensors: ckpt.tensors.map((t) => ({ name: t.name, shape: [...t.tensor.shape], dtype: t.tensor.dtype })),
     doconvLayers: ckpt.layers.map(layerSummary),
+    ...recognise(ckpt),
     notes: ckpt.notes,
   };
 }

@@ -10,13 +10,15 @@ import { writePth } from '../src/emit/pth.js';
 import { inspectFile } from '../src/inspect.js';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
-import { readNpz } from './helpers/npz.js';
+import { readNpz, relativeError } from './helpers/npz.js';
+import { runOnNpy } from './helpers/onnx.js';
 import { fixture, ROOT, runCli, tempDir } from './helpers/paths.js';
-import { pythonTier, runPython } from './helpers/python.js';
+import { pythonTier, runPython, runPythonAsync } from './helpers/python.js';
 
 const tier = pythonTier();
 const GENERATOR = join(ROOT, 'scripts', 'reference', 'make_cases.py');
 const LOADER = join(ROOT, 'scripts', 'reference', 'load_fused.py');
+const CHECKER = join(ROOT, 'scripts', 'reference', 'check_onnx.py');
 const CACHE = process.env.DOCONV_ZOO_TEST_CACHE ?? join(ROOT, 'test', '.cache', 'generated');
 
 interface Case {
@@ -52,12 +54,12 @@ function convert(input: string, output: string, extra: string[] = []): void {
 }
 
 /** Generated cases, regenerated only when the generator changes (its hash is in the manifest). */
-function generatedCases(): Case[] {
+async function generatedCases(): Promise<Case[]> {
   const manifestPath = join(CACHE, 'manifest.json');
   const hash = createHash('sha256').update(readFileSync(GENERATOR)).digest('hex');
   const current = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { generator: string; cases: Case[] }) : undefined;
   if (current?.generator === hash) return current.cases;
-  const r = runPython([GENERATOR, CACHE], 1_800_000);
+  const r = await runPythonAsync([GENERATOR, CACHE]);
   if (r.status !== 0) throw new Error(`make_cases.py failed:\n${r.stderr}`);
   return (JSON.parse(readFileSync(manifestPath, 'utf8')) as { cases: Case[] }).cases;
 }
@@ -107,10 +109,10 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
 
   describe('generated full-size networks and checkpoint variants', () => {
     let cases: Case[] = [];
-    beforeAll(() => {
-      cases = generatedCases();
+    beforeAll(async () => {
+      cases = await generatedCases();
     });
-    const networkNames = ['resnet18', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d'].flatMap((a) => [`${a}_zip`, `${a}_legacy`]);
+    const networkNames = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d'].flatMap((a) => [`${a}_zip`, `${a}_legacy`]);
     const byName = (name: string): Case => {
       const c = cases.find((x) => x.name === name);
       if (c === undefined) throw new Error(`generator made no case ${name}`);
@@ -127,6 +129,62 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       expect(v.weightsOnly).toBe(true);
       expect(v.relError).toBeLessThan(1e-4);
       expect(v.top1Agree).toBe(true);
+    });
+
+    const zooName = (arch: string) => (arch.startsWith('resnext') ? arch : `${arch}_v1b`);
+
+    it.each(networkNames.filter((n) => n.endsWith('_zip')))('%s as ONNX: detected, checker full_check passes, onnxruntime within 1e-4 at 224x224 and 160x224', async (name) => {
+      const c = byName(name);
+      const arch = name.replace(/_zip$/, '');
+      const report = inspectFile(path(c.file));
+      expect(report.architecture?.name).toBe(zooName(arch));
+      const onnx = join(out, `${name}.onnx`);
+      convert(path(c.file), onnx);
+      const check = runPython([CHECKER, onnx]);
+      expect(check.stderr).toBe('');
+      expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, ir_version: 8, opset: 17 });
+      for (const suffix of ['', '160x224']) {
+        const r = await runOnNpy(onnx, path(`${name}.input${suffix}.npy`), path(`${name}.expected${suffix}.npy`));
+        expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+        expect(r.top1).toEqual(r.refTop1);
+      }
+    });
+
+    it.each(['resnet18_c10', 'resnext50_32x4d_c10'])('%s (10 classes): pth and ONNX both match the reference', async (name) => {
+      const c = byName(name);
+      const pth = join(out, `${name}.pth`);
+      convert(path(c.file), pth);
+      expect(loadFused(pth, c.spec!, path(c.input!), path(c.expected!)).relError).toBeLessThan(1e-4);
+      const onnx = join(out, `${name}.onnx`);
+      convert(path(c.file), onnx);
+      const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
+      expect(r.shape).toEqual([2, 10]);
+      expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+      expect(r.top1).toEqual(r.refTop1);
+    });
+
+    it('resnet50 as ONNX: --fp16 within 1e-2 (top-1 identical), --no-fold-bn within 1e-5 of folded', async () => {
+      const c = byName('resnet50_zip');
+      const variants: Record<string, string[]> = { folded: [], fp16: ['--fp16'], bn: ['--no-fold-bn'] };
+      const outputs: Record<string, Awaited<ReturnType<typeof runOnNpy>>> = {};
+      for (const [tag, flags] of Object.entries(variants)) {
+        const onnx = join(out, `resnet50.${tag}.onnx`);
+        convert(path(c.file), onnx, flags);
+        expect(JSON.parse(runPython([CHECKER, onnx]).stdout).ok).toBe(true);
+        outputs[tag] = await runOnNpy(onnx, path(c.input!), path(c.expected!));
+      }
+      expect(relativeError(outputs.fp16!.y, outputs.fp16!.ref)).toBeLessThan(1e-2);
+      expect(outputs.fp16!.top1).toEqual(outputs.fp16!.refTop1);
+      expect(relativeError(outputs.bn!.y, outputs.folded!.y)).toBeLessThan(1e-5);
+    });
+
+    it.each(['float16', 'bfloat16'])('resnet18 stored in %s as ONNX (fused and folded in float32): within 1e-4', async (dtype) => {
+      const c = byName(`resnet18_${dtype}`);
+      const onnx = join(out, `r18_${dtype}.onnx`);
+      convert(path(c.file), onnx);
+      const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
+      expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+      expect(r.top1).toEqual(r.refTop1);
     });
 
     it.each(['float16', 'bfloat16'])('resnet18 stored in %s: kept in its dtype (top-1 identical) or fused to float32 (1e-4)', (dtype) => {

@@ -118,7 +118,7 @@ describe('convert writes what plain networks load', () => {
   });
 
   it('refuses targets this version does not write, and unknown extensions, with the flag to use', () => {
-    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.onnx'), { kernels: ['4=3x1'] })).toThrow(/not supported yet/);
+    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.h5'), { kernels: ['4=3x1'] })).toThrow(/not supported yet/);
     expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).toThrow(/--to/);
   });
 });

@@ -30,40 +30,52 @@ torch.set_num_threads(max(1, os.cpu_count() or 1))
 cases = []
 
 
-def doconv_net(arch, seed):
+def doconv_net(arch, seed, num_classes=1000):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = randomize(swap_convs(build(SPECS[arch])), g)
+    net = randomize(swap_convs(build({**SPECS[arch], 'num_classes': num_classes})), g)
     return net.eval()
 
 
-def reference(net, name, seed, size=64, batch=2):
-    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed + 1000))
+def reference(net, name, seed, size=(224, 224), batch=2, suffix=''):
+    x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed + 1000))
     with torch.no_grad():
         y = net(x)
-    np.save(os.path.join(args.outdir, f'{name}.input.npy'), x.numpy())
-    np.save(os.path.join(args.outdir, f'{name}.expected.npy'), y.numpy())
+    np.save(os.path.join(args.outdir, f'{name}.input{suffix}.npy'), x.numpy())
+    np.save(os.path.join(args.outdir, f'{name}.expected{suffix}.npy'), y.numpy())
 
 
-def add(name, arch, obj, legacy=False, **extra):
+def add(name, arch, obj, legacy=False, num_classes=1000, **extra):
     path = os.path.join(args.outdir, f'{name}.pth')
     torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
-    cases.append({'name': name, 'file': f'{name}.pth', 'format': 'pytorch-legacy' if legacy else 'pytorch-zip',
-                  'spec': SPECS[arch], 'input': f'{name}.input.npy', 'expected': f'{name}.expected.npy', **extra})
+    cases.append({'name': name, 'arch': arch, 'file': f'{name}.pth', 'format': 'pytorch-legacy' if legacy else 'pytorch-zip',
+                  'spec': {**SPECS[arch], 'num_classes': num_classes}, 'input': f'{name}.input.npy',
+                  'expected': f'{name}.expected.npy', **extra})
 
 
 def wanted(name):
     return not args.only or name in args.only.split(',')
 
 
-for i, arch in enumerate(['resnet18', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d']):
+for i, arch in enumerate(['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d']):
     for legacy in (False, True):
         name = f'{arch}_{"legacy" if legacy else "zip"}'
         if not wanted(name):
             continue
         net = doconv_net(arch, 10 + i)
         reference(net, name, 10 + i)
-        add(name, arch, net.state_dict(), legacy=legacy, dtype='float32')
+        # a non-square input as well (the ResNets end in global pooling, so any size >= 32 works)
+        reference(net, name, 10 + i, size=(160, 224), suffix='160x224')
+        add(name, arch, net.state_dict(), legacy=legacy, dtype='float32', nonSquare=True)
+
+# 10 classes, as a fine-tuned network has
+for i, arch in enumerate(['resnet18', 'resnext50_32x4d']):
+    name = f'{arch}_c10'
+    if not wanted(name):
+        continue
+    net = doconv_net(arch, 20 + i, num_classes=10)
+    reference(net, name, 20 + i)
+    add(name, arch, net.state_dict(), num_classes=10, dtype='float32')
 
 # Reduced-precision checkpoints: the reference runs in float32 on the rounded parameters.
 for dtype_name, dtype in (('float16', torch.float16), ('bfloat16', torch.bfloat16)):

@@ -55,6 +55,7 @@ def build(spec):
 
 SPECS = {
     'resnet18': {'block': 'basic', 'layers': [2, 2, 2, 2]},
+    'resnet34': {'block': 'basic', 'layers': [3, 4, 6, 3]},
     'resnet50': {'block': 'bottleneck', 'layers': [3, 4, 6, 3]},
     'resnet101': {'block': 'bottleneck', 'layers': [3, 4, 23, 3]},
     'resnet152': {'block': 'bottleneck', 'layers': [3, 8, 36, 3]},

@@ -16,4 +16,6 @@ export interface NamingScheme {
 export interface ParamSource {
   get(key: string): Tensor | undefined;
   keys(): string[];
+  /** Optional: supply a tensor the checkpoint lacks (used to enumerate what a structure needs). */
+  supply?(key: string, shape: number[]): Tensor | undefined;
 }

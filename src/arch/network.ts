@@ -4,6 +4,7 @@ import { fuseLayer } from '../doconv/fuse-layer.js';
 import { DoconvError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { DoConvLayer } from '../doconv/layer.js';
 import { detectTorchvisionResNet } from './detect.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
@@ -35,13 +36,14 @@ export interface Network {
  * stripped and every DO-Conv layer under its fused name (`<name>.weight`, shape (C_out, C_in/g, M, N)),
  * fused lazily on first read. W, D and d_diag themselves are hidden.
  */
-export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { source: ParamSource; path: string; prefix: string } {
+export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { source: ParamSource; path: string; prefix: string; unknownKernels: Map<string, DoConvLayer> } {
   const sd = findStateDict(ckpt.root, stateDictKey);
   if (sd === undefined) throw new DoconvError('BAD_ARGUMENT', 'found no model state dict (no tensors at the top level, nor under state_dict/model/net)', { file: ckpt.file });
   const prefix = dataParallelPrefix(sd.dict);
   const map = new Map<string, Tensor>();
   const layerKeys = new Map(ckpt.layers.filter((l) => l.container === sd.dict).map((l) => [l.keys.W, l]));
   const hidden = new Set<string>();
+  const unknownKernels = new Map<string, DoConvLayer>();
   for (const l of layerKeys.values()) {
     if (l.keys.D) hidden.add(l.keys.D);
     if (l.keys.dDiag) hidden.add(l.keys.dDiag);
@@ -54,17 +56,22 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
       map.set(name, v);
       continue;
     }
-    if (layer.kernel === undefined) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
+    // M x N unknown (non-square M*N, no --kernel): shaped (M*N, 1) for detection; using it fails with the fix.
+    if (layer.kernel === undefined) unknownKernels.set(name, layer);
     let fused: Tensor | undefined;
-    const shape = [layer.outChannels, layer.inChannelsPerGroup, layer.kernel![0], layer.kernel![1]];
-    map.set(name, new Tensor(layer.W.dtype, shape, () => (fused ??= fuseLayer(layer)).bytes()));
+    const [kh, kw] = layer.kernel ?? [layer.kernelArea, 1];
+    const shape = [layer.outChannels, layer.inChannelsPerGroup, kh, kw];
+    // Graphs compute in float32 (or float16 by choice, later): the fused kernel is kept in float32,
+    // as the reference hands it to its conv, never rounded back to a float16/bfloat16 source dtype.
+    const dtype = layer.W.dtype === 'float64' ? 'float64' : 'float32';
+    map.set(name, new Tensor(dtype, shape, () => (fused ??= fuseLayer(layer, { dtype })).bytes()));
   }
-  return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix };
+  return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix, unknownKernels };
 }
 
 /** Recognises (or takes from --arch) the checkpoint's architecture and builds its Graph. */
 export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions = {}): Network {
-  const { source, path, prefix } = plainParamSource(ckpt, options.stateDictKey);
+  const { source, path, prefix, unknownKernels } = plainParamSource(ckpt, options.stateDictKey);
   let spec: ResNetSpec;
   let assumptions: string[] = [];
   if (options.arch !== undefined && options.arch !== 'auto') {
@@ -84,5 +91,6 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
   }
   const preprocessing = preprocessingOf(spec);
   const built = buildResNet(spec, source, torchvisionNaming, options.inputSize ?? preprocessing.inputSize);
+  for (const [key, layer] of unknownKernels) if (built.used.has(key)) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
   return { name: archName(spec), spec, naming: torchvisionNaming.name, graph: built.graph, preprocessing, assumptions, stateDictPath: path, prefix };
 }

@@ -60,7 +60,7 @@ class Builder {
 
   private param(struct: string, role: ParamRole, shape: number[], optional = false): Tensor | undefined {
     const key = this.naming.key(struct, role);
-    const t = this.source.get(key);
+    const t = this.source.get(key) ?? (optional ? undefined : this.source.supply?.(key, shape));
     if (t === undefined) {
       if (optional) return undefined;
       throw new DoconvError('DOCONV_SHAPE_MISMATCH', `${archName(this.spec)} needs '${key}' [${shape.join(', ')}], which the checkpoint does not have`, { key });
@@ -158,4 +158,20 @@ class Builder {
       }
     }
   }
+}
+
+/** Every parameter key a structure needs under a naming, with its shape (optional biases left out). */
+export function expectedParams(spec: ResNetSpec, naming: NamingScheme, make: (shape: number[]) => Tensor): Map<string, Tensor> {
+  const made = new Map<string, Tensor>();
+  const source: ParamSource = {
+    get: (key) => made.get(key),
+    keys: () => [...made.keys()],
+    supply: (key, shape) => {
+      const t = make(shape);
+      made.set(key, t);
+      return t;
+    },
+  };
+  buildResNet(spec, source, naming);
+  return made;
 }

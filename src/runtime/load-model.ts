@@ -67,6 +67,8 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
   const rt = await ort();
   const device = options.device ?? 'cpu';
   const tried: string[] = [];
+  // Absent GPU providers fail loudly in onnxruntime's own log; the reasons are collected in `tried`.
+  if (device === 'gpu') rt.env.logLevel = 'fatal';
   let session: import('onnxruntime-node').InferenceSession | undefined;
   let provider = '';
   for (const ep of providersFor(device)) {
@@ -74,6 +76,8 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
       session = await rt.InferenceSession.create(bytes, {
         executionProviders: [ep],
         graphOptimizationLevel: 'all',
+        // Probing GPU providers that are absent logs errors we already collect into `tried`.
+        ...(device === 'gpu' ? { logSeverityLevel: 4 as const } : {}),
         ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       });
       provider = ep;

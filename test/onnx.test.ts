@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { detectTorchvisionResNet } from '../src/arch/detect.js';
+import { torchvisionNaming } from '../src/arch/naming-torchvision.js';
+import { buildResNet, expectedParams } from '../src/arch/resnet.js';
+import { archName, specFromName } from '../src/arch/spec.js';
+import { convertCheckpoint } from '../src/convert.js';
+import { DoconvError } from '../src/errors.js';
+import { readOnnxInfo } from '../src/formats/onnx-info.js';
+import { inferShapes } from '../src/graph/ir.js';
+import { loadModel } from '../src/runtime/load-model.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { relativeError } from './helpers/npz.js';
+import { opTypes, runOnNpy } from './helpers/onnx.js';
+import { fixture, runCli, tempDir } from './helpers/paths.js';
+
+const FIXTURE_NETS = ['resnet_basic_1111', 'resnext_1111_4x8d'] as const;
+const dir = tempDir();
+const onnxOf = (name: string, extra: Parameters<typeof convertCheckpoint>[2] = {}, tag = '') => {
+  const out = join(dir, `${name}${tag}.onnx`);
+  convertCheckpoint(fixture('pytorch', `${name}.pth`), out, extra);
+  return out;
+};
+const io = (name: string) => [fixture('pytorch', `${name}.input.npy`), fixture('pytorch', `${name}.expected.npy`)] as const;
+
+describe('ONNX from the shared DO-Conv fixtures, run in onnxruntime-node', () => {
+  it.each(FIXTURE_NETS)('%s: logits within 1e-4 of the reference, top-1 identical', async (name) => {
+    const r = await runOnNpy(onnxOf(name), ...io(name));
+    expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+    expect(r.top1).toEqual(r.refTop1);
+  });
+
+  it.each(FIXTURE_NETS)('%s: the graph is what one would write by hand (folded BN, no Identity/Einsum/Shape)', (name) => {
+    const ops = new Set(opTypes(onnxOf(name)));
+    expect([...ops].sort()).toEqual(['Add', 'Conv', 'Flatten', 'Gemm', 'GlobalAveragePool', 'MaxPool', 'Relu']);
+  });
+
+  it.each(FIXTURE_NETS)('%s: --no-fold-bn keeps BatchNormalization and agrees with the folded model within 1e-5', async (name) => {
+    const file = onnxOf(name, { noFoldBn: true }, '.bn');
+    expect(opTypes(file)).toContain('BatchNormalization');
+    const folded = await runOnNpy(onnxOf(name), ...io(name));
+    const unfolded = await runOnNpy(file, ...io(name));
+    expect(relativeError(unfolded.y, folded.y)).toBeLessThan(1e-5);
+  });
+
+  it.each(FIXTURE_NETS)('%s: --fp16 (float16 weights and compute, float32 I/O) within 1e-2, top-1 identical', async (name) => {
+    const r = await runOnNpy(onnxOf(name, { fp16: true }, '.fp16'), ...io(name));
+    expect(relativeError(r.y, r.ref)).toBeLessThan(1e-2);
+    expect(r.top1).toEqual(r.refTop1);
+    const h = await runOnNpy(onnxOf(name, { fp16: true, fp16Io: true }, '.fp16io'), ...io(name));
+    expect(relativeError(h.y, r.y)).toBeLessThan(1e-2);
+  });
+
+  it('records the source sha256, architecture, tool version and preprocessing in metadata_props', () => {
+    const info = readOnnxInfo(new Uint8Array(readFileSync(onnxOf('resnet_basic_1111'))));
+    expect(info.irVersion).toBe(8);
+    expect(info.metadata.source_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(info.metadata.architecture).toBe('resnet10_v1b');
+    expect(JSON.parse(info.metadata.preprocessing!).mean).toEqual([0.485, 0.456, 0.406]);
+    expect(info.inputs[0]).toEqual({ name: 'input', elemType: 1, dims: ['batch', 3, 'height', 'width'] });
+    expect(info.outputs[0]).toEqual({ name: 'logits', elemType: 1, dims: ['batch', 10] });
+  });
+});
+
+describe('loadModel and predict', () => {
+  it('loads a DO-Conv checkpoint directly (converted in memory) and an .onnx file alike', async () => {
+    const [x, y] = io('resnext_1111_4x8d');
+    const fromCkpt = await runOnNpy(fixture('pytorch', 'resnext_1111_4x8d.pth'), x, y);
+    const fromOnnx = await runOnNpy(onnxOf('resnext_1111_4x8d'), x, y);
+    expect(relativeError(fromCkpt.y, fromOnnx.y)).toBe(0);
+    expect(fromCkpt.model.architecture).toBe('resnext14_4x8d');
+    expect(fromCkpt.model.inputShape).toEqual(['batch', 3, 'height', 'width']);
+    expect(fromCkpt.model.preprocessing?.inputSize).toEqual([224, 224]);
+  });
+
+  it('takes a flat Float32Array when the input size is fixed, and checks sizes', async () => {
+    const file = onnxOf('resnet_basic_1111', { inputSize: [32, 32] }, '.fixed');
+    const m = await loadModel(file);
+    try {
+      expect(m.inputShape).toEqual(['batch', 3, 32, 32]);
+      const out = await m.predict(new Float32Array(2 * 3 * 32 * 32));
+      expect(out.shape).toEqual([2, 10]);
+      await expect(m.predict(new Float32Array(100))).rejects.toThrow(DoconvError);
+    } finally {
+      await m.dispose();
+    }
+  });
+
+  it('doconv-zoo predict writes the logits as .npy', () => {
+    const out = join(dir, 'y.npy');
+    const [x] = io('resnet_basic_1111');
+    const r = runCli(['predict', fixture('pytorch', 'resnet_basic_1111.pth'), '--input', x, '--output', out, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outputShape: [2, 10], executionProvider: 'cpu', architecture: 'resnet10_v1b' });
+  });
+
+  it('--device gpu on a machine without one says what was tried and what to install', async () => {
+    if (process.env.DOCONV_ZOO_EXPECT_GPU) return; // on a GPU machine this succeeds instead
+    await expect(loadModel(onnxOf('resnet_basic_1111'), { device: 'gpu' })).rejects.toThrow(/tried cuda: .*webgpu: /);
+  });
+});
+
+const TORCHVISION_ZOO = ['resnet18_v1b', 'resnet34_v1b', 'resnet50_v1b', 'resnet101_v1b', 'resnet152_v1b', 'resnext50_32x4d', 'plain18', 'cifar_resnet20_v1b', 'cifar_resnet56_v1b'];
+const zeros = (shape: number[]) => Tensor.fromFloat32(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+const sourceOf = (m: Map<string, Tensor>) => ({ get: (k: string) => m.get(k), keys: () => [...m.keys()] });
+
+describe('architecture detection from torchvision keys and shapes', () => {
+  it.each(TORCHVISION_ZOO)('recognises %s', (name) => {
+    const params = expectedParams(specFromName(name), torchvisionNaming, zeros);
+    const d = detectTorchvisionResNet(sourceOf(params))!;
+    expect(archName(d.spec)).toBe(name);
+    expect(d.spec).toEqual(specFromName(name));
+  });
+
+  it('says what it assumed when torchvision names cannot tell v1 from v1b', () => {
+    const d = detectTorchvisionResNet(sourceOf(expectedParams(specFromName('resnet50_v1'), torchvisionNaming, zeros)))!;
+    expect(archName(d.spec)).toBe('resnet50_v1b');
+    expect(d.assumptions[0]).toMatch(/v1 from v1b/);
+  });
+
+  it.each([
+    ['a missing tensor', (m: Map<string, Tensor>) => m.delete('layer3.1.bn2.running_var'), /needs 'layer3\.1\.bn2\.running_var'/],
+    ['a reshaped tensor', (m: Map<string, Tensor>) => m.set('layer2.0.conv2.weight', zeros([128, 128, 3, 1])), /expects 'layer2\.0\.conv2\.weight' of shape \[128, 128, 3, 3\], the checkpoint has \[128, 128, 3, 1\]/],
+    ['an extra tensor', (m: Map<string, Tensor>) => m.set('layer4.1.extra.weight', zeros([4])), /'layer4\.1\.extra\.weight' is not part of resnet18_v1b/],
+  ])('names the key for %s', (_what, damage, message) => {
+    const params = expectedParams(specFromName('resnet18_v1b'), torchvisionNaming, zeros);
+    damage(params);
+    const src = sourceOf(params);
+    const d = detectTorchvisionResNet(src)!;
+    expect(() => buildResNet(d.spec, src, torchvisionNaming)).toThrow(message);
+  });
+
+  it('--arch NAME that does not fit the tensors names the first key that differs', () => {
+    const src = sourceOf(expectedParams(specFromName('resnet18_v1b'), torchvisionNaming, zeros));
+    expect(() => buildResNet(specFromName('resnet34_v1b'), src, torchvisionNaming)).toThrow(/resnet34_v1b needs 'layer1\.2\.conv1\.weight'/);
+    expect(() => specFromName('resnet19_v1b')).toThrow(/unknown architecture/);
+  });
+
+  it.each(['resnet18_v1', 'resnet50_v1', 'resnet50_v2', 'resnet152_v2', 'plain18', 'resnext50_32x4d', 'cifar_resnet20_v2'])(
+    '%s: every family builds a graph whose shapes infer to [batch, classes]',
+    (name) => {
+      const spec = specFromName(name);
+      const { graph } = buildResNet(spec, sourceOf(expectedParams(spec, torchvisionNaming, zeros)), torchvisionNaming);
+      expect(inferShapes(graph).get(graph.output)).toEqual([-1, spec.numClasses]);
+    },
+  );
+
+  it('ONNX for a network outside the zoo is refused, pointing at the formats that work', () => {
+    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'layers.onnx'), { kernels: ['4=3x1'] })).toThrow(/not a network of the zoo.*pth, safetensors and npz/);
+  });
+});
