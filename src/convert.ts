@@ -213,7 +213,7 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
 function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): ConvertSummary {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options) });
+  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true });
   try {
     progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
     const { model, network } = checkpointToOnnx(ckpt, options);

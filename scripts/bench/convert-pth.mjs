@@ -41,7 +41,7 @@ const ours = [];
 const theirs = [];
 for (let i = 0; i < repeat; i++) {
   ours.push(measure(process.execPath, [cli, 'convert', input, '-o', join(dir, 'ours.pth'), '-q']));
-  theirs.push(measure(python, [join(root, 'scripts/bench/python_route.py'), input, join(dir, 'theirs.pth')]));
+  theirs.push(measure(python, [join(root, 'scripts/bench/python_route.py'), 'pth', input, join(dir, 'theirs.pth')]));
 }
 const o = { seconds: median(ours.map((r) => r.seconds)), rss: Math.max(...ours.map((r) => r.rss)) };
 const t = { seconds: median(theirs.map((r) => r.seconds)), rss: Math.max(...theirs.map((r) => r.rss)) };

@@ -58,13 +58,12 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
     }
     // M x N unknown (non-square M*N, no --kernel): shaped (M*N, 1) for detection; using it fails with the fix.
     if (layer.kernel === undefined) unknownKernels.set(name, layer);
-    let fused: Tensor | undefined;
     const [kh, kw] = layer.kernel ?? [layer.kernelArea, 1];
     const shape = [layer.outChannels, layer.inChannelsPerGroup, kh, kw];
     // Graphs compute in float32 (or float16 by choice, later): the fused kernel is kept in float32,
     // as the reference hands it to its conv, never rounded back to a float16/bfloat16 source dtype.
     const dtype = layer.W.dtype === 'float64' ? 'float64' : 'float32';
-    map.set(name, new Tensor(dtype, shape, () => (fused ??= fuseLayer(layer, { dtype })).bytes()));
+    map.set(name, new Tensor(dtype, shape, () => fuseLayer(layer, { dtype }).bytes()));
   }
   return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix, unknownKernels };
 }

@@ -7,11 +7,14 @@ import { FileSource, MemorySource, type ByteSource } from '../formats/byte-sourc
 import { readTorchFile } from '../readers/pytorch.js';
 import { FORMAT_DESCRIPTIONS, sniffFormat } from '../readers/sniff.js';
 import type { Checkpoint, Framework } from './checkpoint.js';
+import { hashFileInBackground } from './file-hash.js';
 import { collectTensors } from './tree.js';
 
 export interface LoadOptions {
   /** Which framework to read as; default: recognised from the content. */
   from?: Framework;
+  /** Start hashing the file on a worker thread right away (conversions that record the SHA-256). */
+  hashInBackground?: boolean;
   /** Kernel shapes for DO-Conv layers whose M*N is not a square. */
   kernels?: readonly KernelOverride[];
 }
@@ -35,7 +38,9 @@ function openSource(file: string): ByteSource {
 
 /** Reads a checkpoint, recognising its format by content, and finds its DO-Conv layers. */
 export function loadCheckpoint(file: string, options: LoadOptions = {}): Checkpoint {
-  return loadCheckpointFrom(openSource(file), file, options);
+  const source = openSource(file);
+  const hash = options.hashInBackground ? hashFileInBackground(file, () => source.read(0, source.size)) : undefined;
+  return loadCheckpointFrom(source, file, options, hash);
 }
 
 /** The same from bytes already in memory; `name` is what errors call the file. */
@@ -43,7 +48,7 @@ export function loadCheckpointBytes(bytes: Uint8Array, name: string, options: Lo
   return loadCheckpointFrom(new MemorySource(bytes), name, options);
 }
 
-function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions): Checkpoint {
+function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions, hash?: () => string): Checkpoint {
   try {
     const format = sniffFormat(source);
     if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file });
@@ -65,7 +70,7 @@ function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptio
       if (l.kernel === undefined) notes.push(`${l.name}: M*N = ${l.kernelArea} is not a square; converting needs --kernel '${l.name}=MxN'`);
     }
     let digest: string | undefined;
-    const sha256 = (): string => (digest ??= hashSource(source));
+    const sha256 = (): string => (digest ??= hash ? hash() : hashSource(source));
     return { file, format: torch.format, framework: 'pytorch', byteSize: source.size, root: torch.root, tensors, layers, notes, sha256, close: () => source.close() };
   } catch (err) {
     source.close();

@@ -31,9 +31,11 @@ export function foldBatchNorm(graph: Graph): Graph {
     const newB = new Float32Array(cOut);
     for (let c = 0; c < cOut; c++) {
       const s = (gamma ? gamma[c]! : 1) / Math.sqrt(variance[c]! + bn.epsilon);
-      for (let i = c * per; i < (c + 1) * per; i++) newW[i] = w[i]! * s;
+      scaleInto(newW, w, c * per, (c + 1) * per, s);
       newB[c] = ((bias ? bias[c]! : 0) - mean[c]!) * s + (beta ? beta[c]! : 0);
     }
+    // A lazily fused kernel can be recomputed; dropping its bytes keeps one copy of the weights alive.
+    conv.weight.release();
     folded.set(p, {
       name: p.name,
       inputs: p.inputs,
@@ -43,4 +45,8 @@ export function foldBatchNorm(graph: Graph): Graph {
     removed.add(n);
   }
   return { ...graph, nodes: graph.nodes.filter((n) => !removed.has(n)).map((n) => folded.get(n) ?? n) };
+}
+
+function scaleInto(out: Float32Array, w: Float32Array, start: number, end: number, s: number): void {
+  for (let i = start; i < end; i++) out[i] = w[i]! * s;
 }
