@@ -45,8 +45,10 @@ export interface ConvertOptions {
   /** ONNX: float16 weights and compute; `fp16Io` makes the input and output float16 too. */
   fp16?: boolean;
   fp16Io?: boolean;
-  /** ONNX: a fixed spatial input size instead of symbolic height/width. */
+  /** ONNX: the spatial input size (default: the architecture's, e.g. 224x224); the batch stays dynamic. */
   inputSize?: [number, number];
+  /** ONNX: symbolic height and width (any size; onnxruntime runs ~10% slower than with a fixed size). */
+  dynamicSize?: boolean;
   /** Called with progress messages for long conversions. */
   onProgress?: (message: string) => void;
 }
@@ -203,7 +205,7 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
   const model = buildOnnxModel(graph, {
     fp16: options.fp16 ?? false,
     fp16Io: options.fp16Io ?? false,
-    fixedInputSize: options.inputSize !== undefined,
+    fixedInputSize: !(options.dynamicSize ?? false),
     metadata: onnxMetadata(ckpt, network),
     graphName: network.name,
   });

@@ -138,12 +138,12 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       const arch = name.replace(/_zip$/, '');
       const report = inspectFile(path(c.file));
       expect(report.architecture?.name).toBe(zooName(arch));
-      const onnx = join(out, `${name}.onnx`);
-      convert(path(c.file), onnx);
-      const check = runPython([CHECKER, onnx]);
-      expect(check.stderr).toBe('');
-      expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, ir_version: 8, opset: 17 });
-      for (const suffix of ['', '160x224']) {
+      for (const [suffix, size] of [['', '224x224'], ['160x224', '160x224']] as const) {
+        const onnx = join(out, `${name}.${size}.onnx`);
+        convert(path(c.file), onnx, ['--input-size', size]);
+        const check = runPython([CHECKER, onnx]);
+        expect(check.stderr).toBe('');
+        expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, ir_version: 8, opset: 17 });
         const r = await runOnNpy(onnx, path(`${name}.input${suffix}.npy`), path(`${name}.expected${suffix}.npy`));
         expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
         expect(r.top1).toEqual(r.refTop1);

@@ -17,7 +17,7 @@ Usage:
   doconv-zoo convert CKPT -o OUT [--to pth|safetensors|npz] [--from pytorch]
                      [--kernel NAME=MxN]... [--flatten] [--state-dict-key KEY]
                      [--dtype float32|float16|bfloat16|float64] [--keep-doconv] [--json]
-                     [--arch NAME|auto] [--no-fold-bn] [--fp16] [--fp16-io] [--input-size HxW]
+                     [--arch NAME|auto] [--no-fold-bn] [--fp16] [--fp16-io] [--input-size HxW] [--dynamic-size]
   doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx] [--device cpu|gpu]
                      [--threads N] [--arch NAME] [--kernel NAME=MxN]...
   doconv-zoo --version | --help
@@ -31,7 +31,7 @@ Commands:
             With .onnx output the network is recognised (ResNet v1b/ResNeXt/Plain/CIFAR
             ResNet in torchvision naming; --arch overrides), BatchNorm folded into the
             convolutions, and an ONNX model (opset 17) written: input 'input' NCHW float32
-            [batch, 3, height, width], output 'logits'.
+            [batch, 3, H, W], output 'logits' [batch, classes].
   predict   Run a model (.onnx, or a DO-Conv checkpoint converted in memory) on an NCHW float32
             .npy batch and write the output as .npy.
 
@@ -50,7 +50,9 @@ Options:
   --no-fold-bn            ONNX: keep BatchNormalization nodes.
   --fp16                  ONNX: float16 weights and compute (input/output stay float32).
   --fp16-io               ONNX: float16 input and output too.
-  --input-size HxW        ONNX: fix the spatial input size (default: symbolic height/width).
+  --input-size HxW        ONNX: the input size (default the architecture's: 224x224, 32x32 for
+                          CIFAR nets); the batch dimension is always dynamic.
+  --dynamic-size          ONNX: symbolic height and width (any size, ~10% slower in onnxruntime).
   --input, --output       predict: NCHW float32 .npy in, .npy out.
   --device cpu|gpu        predict: where to run (gpu tries CUDA, then WebGPU).
   --json                  Print a machine-readable result (errors too) on stdout.
@@ -112,6 +114,7 @@ function runConvert(args: string[]): number {
     fp16: { type: 'boolean' },
     'fp16-io': { type: 'boolean' },
     'input-size': { type: 'string' },
+    'dynamic-size': { type: 'boolean' },
   });
   if (values.help) return printUsage();
   const input = onePositional(positionals, 'checkpoint');
@@ -134,6 +137,7 @@ function runConvert(args: string[]): number {
     fp16: (values.fp16 ?? false) || (values['fp16-io'] ?? false),
     fp16Io: values['fp16-io'] ?? false,
     ...(inputSize ? { inputSize } : {}),
+    dynamicSize: values['dynamic-size'] ?? false,
     onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
   });
   process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);

@@ -18,7 +18,7 @@ export interface OnnxOptions {
   /** Weights and compute in float16; input and output stay float32 unless `fp16Io`. */
   fp16?: boolean;
   fp16Io?: boolean;
-  /** Fix the spatial input size; default: symbolic height and width (any size the network accepts). */
+  /** Declare the graph's spatial input size (default); false makes height and width symbolic. */
   fixedInputSize?: boolean;
   metadata?: Record<string, string>;
   graphName?: string;
@@ -88,7 +88,7 @@ export function buildOnnxModel(graph: Graph, options: OnnxOptions = {}): ProtoMe
   g.string(2, options.graphName ?? 'doconv_zoo');
   for (const init of initializers) g.message(5, init);
   const [c, h, w] = graph.inputShape;
-  const spatial: (number | string)[] = options.fixedInputSize ? [h, w] : ['height', 'width'];
+  const spatial: (number | string)[] = options.fixedInputSize === false ? ['height', 'width'] : [h, w];
   g.message(11, valueInfo('input', ioType, ['batch', c, ...spatial]));
   const last = graph.nodes[graph.nodes.length - 1]!;
   const classes = last.op.kind === 'Dense' ? last.op.weight.shape[0]! : 'classes';

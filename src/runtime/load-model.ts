@@ -33,7 +33,10 @@ function onnxBytes(source: string | Uint8Array, options: LoadModelOptions): { by
   const format = sniffFormat(new MemorySource(bytes));
   if (format === 'pytorch-zip' || format === 'pytorch-legacy') {
     const ckpt = loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
-    const { model } = checkpointToOnnx(ckpt, { ...(options.arch ? { arch: options.arch } : {}) });
+    const { model } = checkpointToOnnx(ckpt, {
+      ...(options.arch ? { arch: options.arch } : {}),
+      ...(options.inputSize ? { inputSize: options.inputSize } : { dynamicSize: true }),
+    });
     return { bytes: model.toBytes(), name };
   }
   if (format !== 'unknown') throw new DoconvError('WRONG_FORMAT', `cannot run this file directly; convert it first`, { file: name });

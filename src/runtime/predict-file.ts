@@ -27,7 +27,8 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
     throw new DoconvError('FILE_NOT_FOUND', (err as Error).message, { file: inputPath });
   }
   if (x.shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be NCHW (4-D), got shape [${x.shape.join(', ')}]`, { file: inputPath });
-  const model = await loadModel(modelPath, options);
+  // A checkpoint is converted for exactly this input size: onnxruntime is faster with fixed shapes.
+  const model = await loadModel(modelPath, { inputSize: [x.shape[2]!, x.shape[3]!], ...options });
   try {
     const t0 = performance.now();
     const y = await model.predict({ data: toFloat32(x), shape: x.shape });

@@ -21,6 +21,8 @@ export interface LoadModelOptions {
   /** For DO-Conv checkpoints: the architecture ('auto' default) and kernel overrides. */
   arch?: string;
   kernels?: string[];
+  /** For DO-Conv checkpoints: the spatial input size to build for; default symbolic (any size). */
+  inputSize?: [number, number];
 }
 
 /** A loaded network, the shape users of onnxruntime-web and tfjs expect. */
