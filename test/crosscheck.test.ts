@@ -150,6 +150,30 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       }
     });
 
+    it('plain18 (no shortcuts) is detected as such and runs as ONNX within 1e-4', async () => {
+      const c = byName('plain18_zip');
+      expect(inspectFile(path(c.file)).architecture?.name).toBe('plain18');
+      const onnx = join(out, 'plain18.onnx');
+      convert(path(c.file), onnx);
+      const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
+      expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+      expect(r.top1).toEqual(r.refTop1);
+    });
+
+    it('resnet50_v1 (stride on the first 1x1) needs --arch resnet50_v1; with it, ONNX within 1e-4', async () => {
+      const c = byName('resnet50_v1_zip');
+      expect(inspectFile(path(c.file)).architecture?.assumptions[0]).toMatch(/v1 from v1b/);
+      const onnx = join(out, 'resnet50_v1.onnx');
+      convert(path(c.file), onnx, ['--arch', 'resnet50_v1']);
+      const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
+      expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+      expect(r.top1).toEqual(r.refTop1);
+      // The structures really differ: read as v1b, the same weights give other logits.
+      const wrong = join(out, 'resnet50_v1_as_v1b.onnx');
+      convert(path(c.file), wrong);
+      expect(relativeError((await runOnNpy(wrong, path(c.input!), path(c.expected!))).y, r.ref)).toBeGreaterThan(1e-3);
+    });
+
     it.each(['resnet18_c10', 'resnext50_32x4d_c10'])('%s (10 classes): pth and ONNX both match the reference', async (name) => {
       const c = byName(name);
       const pth = join(out, `${name}.pth`);

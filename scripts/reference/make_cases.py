@@ -68,6 +68,15 @@ for i, arch in enumerate(['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resn
         reference(net, name, 10 + i, size=(160, 224), suffix='160x224')
         add(name, arch, net.state_dict(), legacy=legacy, dtype='float32', nonSquare=True)
 
+# Structures torchvision names cannot tell apart (v1) or that lack shortcuts (Plain)
+for i, arch in enumerate(['resnet50_v1', 'plain18']):
+    name = f'{arch}_zip'
+    if not wanted(name):
+        continue
+    net = doconv_net(arch, 70 + i)
+    reference(net, name, 70 + i)
+    add(name, arch, net.state_dict(), dtype='float32')
+
 # 10 classes, as a fine-tuned network has
 for i, arch in enumerate(['resnet18', 'resnext50_32x4d']):
     name = f'{arch}_c10'

@@ -45,12 +45,30 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class PlainBlock(BasicBlock):
+    """A BasicBlock without its shortcut: conv-BN-ReLU-conv-BN-ReLU (the paper's Plain network)."""
+
+    def forward(self, x):
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
 def build(spec):
     if spec.get('family') == 'cifar_resnet':
         return CifarResNet(spec.get('blocks_per_stage', 3), spec.get('num_classes', 10))
+    family = spec.get('family', 'resnet_v1b')
     block = BasicBlock if spec['block'] == 'basic' else Bottleneck
-    return ResNet(block, spec['layers'], num_classes=spec.get('num_classes', 1000),
-                  groups=spec.get('groups', 1), width_per_group=spec.get('width_per_group', 64))
+    if family == 'plain':
+        block = PlainBlock
+    net = ResNet(block, spec['layers'], num_classes=spec.get('num_classes', 1000),
+                 groups=spec.get('groups', 1), width_per_group=spec.get('width_per_group', 64))
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        for b in layer:
+            if family == 'plain':
+                b.downsample = None
+            elif family == 'resnet_v1' and isinstance(b, Bottleneck) and b.conv2.stride != (1, 1):
+                # GluonCV ResNetV1: the bottleneck strides its first 1x1 conv, not the 3x3
+                b.conv1.stride, b.conv2.stride = b.conv2.stride, (1, 1)
+    return net
 
 
 SPECS = {
@@ -60,5 +78,7 @@ SPECS = {
     'resnet101': {'block': 'bottleneck', 'layers': [3, 4, 23, 3]},
     'resnet152': {'block': 'bottleneck', 'layers': [3, 8, 36, 3]},
     'resnext50_32x4d': {'block': 'bottleneck', 'layers': [3, 4, 6, 3], 'groups': 32, 'width_per_group': 4},
+    'resnet50_v1': {'family': 'resnet_v1', 'block': 'bottleneck', 'layers': [3, 4, 6, 3]},
+    'plain18': {'family': 'plain', 'block': 'basic', 'layers': [2, 2, 2, 2]},
     'cifar_resnet20': {'family': 'cifar_resnet', 'blocks_per_stage': 3, 'num_classes': 10},
 }
