@@ -57,6 +57,8 @@ export interface OnnxInfo {
   metadata: Record<string, string>;
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
+  /** op_type of every graph node, in order. */
+  ops: string[];
 }
 
 function valueInfo(b: Uint8Array): OnnxValueInfo {
@@ -88,7 +90,7 @@ function valueInfo(b: Uint8Array): OnnxValueInfo {
 
 /** Reads metadata_props and the graph's inputs and outputs of an ONNX ModelProto. */
 export function readOnnxInfo(model: Uint8Array): OnnxInfo {
-  const info: OnnxInfo = { irVersion: 0, metadata: {}, inputs: [], outputs: [] };
+  const info: OnnxInfo = { irVersion: 0, metadata: {}, inputs: [], outputs: [], ops: [] };
   for (const f of fields(model)) {
     if (f.field === 1 && typeof f.value === 'number') info.irVersion = f.value;
     if (f.field === 14 && typeof f.value !== 'number') {
@@ -102,6 +104,9 @@ export function readOnnxInfo(model: Uint8Array): OnnxInfo {
     }
     if (f.field === 7 && typeof f.value !== 'number') {
       for (const g of fields(f.value)) {
+        if (g.field === 1 && typeof g.value !== 'number') {
+          for (const n of fields(g.value)) if (n.field === 4) info.ops.push(text(n.value));
+        }
         if (g.field === 11 && typeof g.value !== 'number') info.inputs.push(valueInfo(g.value));
         if (g.field === 12 && typeof g.value !== 'number') info.outputs.push(valueInfo(g.value));
       }
