@@ -6,7 +6,7 @@ export { loadCheckpoint, loadCheckpointBytes, type LoadOptions } from './checkpo
 export type { NamedTensor } from './checkpoint/tree.js';
 export type { DoConvLayer, PairingRule } from './doconv/layer.js';
 export { fuseLayer, type FuseOptions } from './doconv/fuse-layer.js';
-export { fuseTorchKernel, identityDiag, totalD } from './doconv/fuse-pytorch.js';
+export { fuseTorchKernel, identityDiag, totalD } from './doconv/fuse-kernel.js';
 export { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
 export { inspectFile, inspectCheckpoint, type InspectReport } from './inspect.js';
 export { convertCheckpoint, targetFromPath, type ConvertOptions, type ConvertSummary, type ConvertTarget } from './convert.js';

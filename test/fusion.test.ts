@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { fuseLayer } from '../src/doconv/fuse-layer.js';
-import { fuseTorchKernel, identityDiag, totalD } from '../src/doconv/fuse-pytorch.js';
+import { fuseTorchKernel, identityDiag, totalD } from '../src/doconv/fuse-kernel.js';
 import { parseKernelOverride } from '../src/doconv/kernel-spec.js';
 import type { DoConvLayer } from '../src/doconv/layer.js';
 import { DoconvError } from '../src/errors.js';

@@ -54,15 +54,15 @@ describe('the zip and legacy formats of the same checkpoint', () => {
 
 describe('recognising files by content', () => {
   it.each([
-    ['layers/keras_layers.h5', 'hdf5', /HDF5 file \(Keras \.h5\), not a PyTorch checkpoint/],
-    ['layers/gluon_layers.params', 'mxnet-ndarray-list', /MXNet NDArray list/],
+    ['layers/keras_layers.h5', 'hdf5', /HDF5 file \(Keras \.h5\), not a pytorch checkpoint/],
+    ['layers/gluon_layers.params', 'mxnet-ndarray-list', /MXNet NDArray list \(GluonCV \.params\), not a pytorch checkpoint/],
     ['layers/keras_layers.fused.npz', 'npz', /NumPy \.npz/],
     ['pytorch/layers.input.npy', 'npy', /NumPy \.npy/],
   ])('%s is %s, and reading it as a PyTorch checkpoint says so', (path, format, message) => {
     const file = fixture(...path.split('/'));
     expect(sniffFormat(new MemorySource(readFileSync(file)))).toBe(format);
     try {
-      loadCheckpoint(file);
+      loadCheckpoint(file, { from: 'pytorch' });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(DoconvError);

@@ -63,7 +63,7 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
     // Graphs compute in float32 (or float16 by choice, later): the fused kernel is kept in float32,
     // as the reference hands it to its conv, never rounded back to a float16/bfloat16 source dtype.
     const dtype = layer.W.dtype === 'float64' ? 'float64' : 'float32';
-    map.set(name, new Tensor(dtype, shape, () => fuseLayer(layer, { dtype }).bytes()));
+    map.set(name, new Tensor(dtype, shape, () => fuseLayer(layer, { dtype, layout: 'oihw' }).bytes()));
   }
   return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix, unknownKernels };
 }

@@ -16,6 +16,8 @@ export interface Checkpoint {
   tensors: NamedTensor[];
   /** Every DO-Conv layer recognised. */
   layers: DoConvLayer[];
+  /** Framework configuration stored with the weights (a Keras model_config), if any. */
+  config?: unknown;
   /** Things worth telling a user: placeholders for unknown classes, copied views, assumptions. */
   notes: string[];
   /** SHA-256 of the file's bytes, hex (computed on first call). */

@@ -5,7 +5,12 @@ import type { KernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
 import { FileSource, MemorySource, type ByteSource } from '../formats/byte-source.js';
 import { readTorchFile } from '../readers/pytorch.js';
-import { FORMAT_DESCRIPTIONS, sniffFormat } from '../readers/sniff.js';
+import { readGluonFile } from '../readers/gluon.js';
+import type { ReadResult } from '../readers/read-result.js';
+import { detectGluonLayers } from '../doconv/detect-gluon.js';
+import type { DoConvLayer } from '../doconv/layer.js';
+import type { PyValue } from '../formats/pickle-values.js';
+import { FORMAT_DESCRIPTIONS, sniffFormat, type SniffedFormat } from '../readers/sniff.js';
 import type { Checkpoint, Framework } from './checkpoint.js';
 import { hashFileInBackground } from './file-hash.js';
 import { collectTensors } from './tree.js';
@@ -18,6 +23,25 @@ export interface LoadOptions {
   /** Kernel shapes for DO-Conv layers whose M*N is not a square. */
   kernels?: readonly KernelOverride[];
 }
+
+interface FrameworkReader {
+  framework: Framework;
+  read(source: ByteSource): ReadResult;
+  detect(root: PyValue, kernels: readonly KernelOverride[]): DoConvLayer[];
+}
+
+const PYTORCH: FrameworkReader = { framework: 'pytorch', read: readTorchFile, detect: detectPytorchLayers };
+const GLUON: FrameworkReader = { framework: 'gluon', read: readGluonFile, detect: (root) => detectGluonLayers(root) };
+
+/** The reader for each format recognised by content. */
+const READERS: Partial<Record<SniffedFormat, FrameworkReader>> = {
+  'pytorch-zip': PYTORCH,
+  'pytorch-legacy': PYTORCH,
+  'mxnet-ndarray-list': GLUON,
+};
+
+/** Formats whose framework is known even where no reader handles them (yet). */
+const FORMAT_FRAMEWORK: Partial<Record<SniffedFormat, Framework>> = { hdf5: 'keras', 'keras-zip': 'keras' };
 
 /** Files up to this size are read into memory (tensors become views); larger ones are read on demand. */
 const MEMORY_LIMIT = 1.5 * 1024 ** 3;
@@ -51,27 +75,27 @@ export function loadCheckpointBytes(bytes: Uint8Array, name: string, options: Lo
 function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions, hash?: () => string): Checkpoint {
   try {
     const format = sniffFormat(source);
-    if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file });
-    if (format !== 'pytorch-zip' && format !== 'pytorch-legacy') {
-      const what = FORMAT_DESCRIPTIONS[format];
-      const hint = options.from !== undefined && options.from !== 'pytorch' ? ` (--from ${options.from} is not supported yet)` : '';
-      throw new DoconvError(format === 'unknown' ? 'UNKNOWN_FORMAT' : 'WRONG_FORMAT', `this is ${what}, not a PyTorch checkpoint; only PyTorch .pth files are read so far${hint}`, { file, offset: 0 });
-    }
-    if (options.from !== undefined && options.from !== 'pytorch') {
+    if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file, offset: 0 });
+    const reader = READERS[format];
+    const framework = reader?.framework ?? FORMAT_FRAMEWORK[format];
+    if (options.from !== undefined && framework !== undefined && options.from !== framework) {
       throw new DoconvError('WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a ${options.from} checkpoint`, { file, offset: 0 });
     }
-    const torch = readTorchFile(source);
-    const tensors = collectTensors(torch.root);
+    if (reader === undefined) {
+      throw new DoconvError(format === 'unknown' ? 'UNKNOWN_FORMAT' : 'WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a checkpoint doconv-zoo reads (PyTorch .pth, GluonCV .params)`, { file, offset: 0 });
+    }
+    const read = reader.read(source);
+    const tensors = collectTensors(read.root);
     if (tensors.length === 0) throw new DoconvError('NO_TENSORS', 'the checkpoint holds no tensors', { file });
-    const notes = [...torch.notes];
-    const layers = detectPytorchLayers(torch.root, options.kernels ?? []);
+    const notes = [...read.notes];
+    const layers = reader.detect(read.root, options.kernels ?? []);
     for (const l of layers) {
-      if (l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);
+      if (l.pairing === 'pytorch' && l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);
       if (l.kernel === undefined) notes.push(`${l.name}: M*N = ${l.kernelArea} is not a square; converting needs --kernel '${l.name}=MxN'`);
     }
     let digest: string | undefined;
     const sha256 = (): string => (digest ??= hash ? hash() : hashSource(source));
-    return { file, format: torch.format, framework: 'pytorch', byteSize: source.size, root: torch.root, tensors, layers, notes, sha256, close: () => source.close() };
+    return { file, format: read.format, framework: read.framework, byteSize: source.size, root: read.root, tensors, layers, notes, sha256, close: () => source.close(), ...(read.config !== undefined ? { config: read.config } : {}) };
   } catch (err) {
     source.close();
     if (err instanceof DoconvError) throw err.inFile(file);

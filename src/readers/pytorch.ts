@@ -6,14 +6,13 @@ import { checkStridedLayout, gatherStrided, isContiguous, type StridedLayout } f
 import { looksLikeZip, ZipReader } from '../formats/zip.js';
 import { DTYPE_SIZE, type DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { ReadResult } from './read-result.js';
 import { makeTorchGlobalResolver, StorageType, type TensorRebuild } from './torch-globals.js';
 
 export type TorchFormat = 'pytorch-zip' | 'pytorch-legacy';
 
-export interface TorchFile {
+export interface TorchFile extends ReadResult {
   format: TorchFormat;
-  root: PyValue;
-  notes: string[];
 }
 
 // torch/serialization.py: MAGIC_NUMBER = 0x1950a86a20f9469cfc6c, written as a pickled LONG1.
@@ -145,7 +144,7 @@ function readZipFormat(source: ByteSource): TorchFile {
       return s;
     },
   });
-  return { format: 'pytorch-zip', root: value, notes };
+  return { format: 'pytorch-zip', framework: 'pytorch', root: value, notes };
 }
 
 function readLegacyFormat(source: ByteSource): TorchFile {
@@ -223,7 +222,7 @@ function readLegacyFormat(source: ByteSource): TorchFile {
   for (const s of storages.values()) {
     if (s.bytes === undefined) throw new DoconvError('TRUNCATED', `storage '${s.key}' has no data in the file`, { offset: pos });
   }
-  return { format: 'pytorch-legacy', root, notes };
+  return { format: 'pytorch-legacy', framework: 'pytorch', root, notes };
 }
 
 export type { DType };

@@ -1,5 +1,7 @@
-/** Shapes of one PyTorch DO-Conv layer (docs/doconv-layouts.md, "PyTorch"). */
-export interface TorchFuseDims {
+import type { PairingRule } from './layer.js';
+
+/** Shapes of one DO-Conv layer in PyTorch's layout (docs/doconv-layouts.md). */
+export interface FuseDims {
   outChannels: number;
   inChannelsPerGroup: number;
   groups: number;
@@ -32,19 +34,24 @@ export function totalD<T extends Float32Array | Float64Array>(D: T, dDiag: Array
 }
 
 /**
- * fuseTorchKernel: K[o, c, m] = sum_s Dt[(o mod g)*ipg + c, m, s] * W[o, c, s], the kernel
- * do_conv_pytorch.py hands to F.conv2d. The reference reshapes W (C_out, ipg, D_mul) to
- * (C_out/g, C_in, D_mul) and runs einsum('ims,ois->oim', D, W), so for g > 1 row (o mod g)*ipg + c
- * of D pairs with W[o, c] -- not the input channel the conv reads. That quirk is part of the
- * trained model, so it is reproduced here. Accumulates in float64; output (C_out, ipg, M, N).
+ * fuseKernel: K[o, c, m] = sum_s Dt[row(o, c), m, s] * W[o, c, s], with W in PyTorch's layout
+ * (C_out, C_in/g, D_mul), Dt = D + diag as (C_in, MN, D_mul), K as (C_out, C_in/g, MN).
+ * The references differ only in which D row pairs with W[o, c] for grouped convolutions:
+ * - pytorch (do_conv_pytorch.py reshapes W to (C_out/g, C_in, D_mul), einsum 'ims,ois->oim'):
+ *   row = (o mod g)*ipg + c -- not the input channel the conv reads; part of the trained model;
+ * - keras and gluon (W reshaped to (D_mul, C_in, C_out/g), einsum 'msi,sio->mio'):
+ *   row = c*g + floor(o / opg).
+ * Accumulates in float64.
  */
-export function fuseTorchKernel<T extends Float32Array | Float64Array>(W: ArrayLike<number>, Dt: ArrayLike<number>, dims: TorchFuseDims, out: T): T {
+export function fuseKernel<T extends Float32Array | Float64Array>(W: ArrayLike<number>, Dt: ArrayLike<number>, dims: FuseDims, out: T, pairing: PairingRule = 'pytorch'): T {
   const { outChannels, inChannelsPerGroup: ipg, groups, kernelArea: mn, dMul } = dims;
+  const opg = outChannels / groups;
+  const rowStride = pairing === 'pytorch' ? 1 : groups;
   for (let o = 0; o < outChannels; o++) {
-    const rowBase = (o % groups) * ipg;
+    const rowBase = pairing === 'pytorch' ? (o % groups) * ipg : Math.floor(o / opg);
     for (let c = 0; c < ipg; c++) {
       const w = (o * ipg + c) * dMul;
-      const d = (rowBase + c) * mn * dMul;
+      const d = (rowBase + c * rowStride) * mn * dMul;
       const k = (o * ipg + c) * mn;
       for (let m = 0; m < mn; m++) {
         const dm = d + m * dMul;
@@ -55,4 +62,9 @@ export function fuseTorchKernel<T extends Float32Array | Float64Array>(W: ArrayL
     }
   }
   return out;
+}
+
+/** The PyTorch rule (see fuseKernel). */
+export function fuseTorchKernel<T extends Float32Array | Float64Array>(W: ArrayLike<number>, Dt: ArrayLike<number>, dims: FuseDims, out: T): T {
+  return fuseKernel(W, Dt, dims, out, 'pytorch');
 }
