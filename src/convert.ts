@@ -128,7 +128,7 @@ function castTensor(t: Tensor, dtype: DType): Tensor {
  * The architecture-free conversion: every DO-Conv layer fused in place (`<name>.weight`),
  * every other tensor passed through untouched, key order kept; written atomically.
  */
-export function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): ConvertSummary {
+export async function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
   if (to === 'onnx') return convertToOnnx(input, output, options, started);
@@ -139,7 +139,7 @@ export function convertCheckpoint(input: string, output: string, options: Conver
   const kernels = kernelOverrides(options);
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels });
+  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels });
   try {
     const tensorsIn = ckpt.tensors.length;
     if (!options.keepDoconv) {
@@ -212,10 +212,10 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
   return { model, network };
 }
 
-function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): ConvertSummary {
+async function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true });
+  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true });
   try {
     progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
     const { model, network } = checkpointToOnnx(ckpt, options);

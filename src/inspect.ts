@@ -53,8 +53,8 @@ export function inspectCheckpoint(ckpt: Checkpoint): InspectReport {
 }
 
 /** Reads `file` and reports what it holds. */
-export function inspectFile(file: string, options: LoadOptions = {}): InspectReport {
-  const ckpt = loadCheckpoint(file, options);
+export async function inspectFile(file: string, options: LoadOptions = {}): Promise<InspectReport> {
+  const ckpt = await loadCheckpoint(file, options);
   try {
     return inspectCheckpoint(ckpt);
   } finally {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fixture, runCli, tempDir } from './helpers/paths.js';
 
 describe('doconv-zoo inspect', () => {
-  it('--json prints {format, framework, tensors, doconvLayers} (a contract other tools rely on)', () => {
+  it('--json prints {format, framework, tensors, doconvLayers} (a contract other tools rely on)', async () => {
     const r = runCli(['inspect', fixture('pytorch', 'layers.pth'), '--json', '--kernel', '4=3x1']);
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
@@ -16,7 +16,7 @@ describe('doconv-zoo inspect', () => {
     expect(j.doconvLayers[4].kernel).toEqual([3, 1]);
   });
 
-  it('prints a readable table and says what it assumed', () => {
+  it('prints a readable table and says what it assumed', async () => {
     const r = runCli(['inspect', fixture('pytorch', 'layers.pth')]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/DO-Conv\s+6 layer/);
@@ -25,7 +25,7 @@ describe('doconv-zoo inspect', () => {
 });
 
 describe('doconv-zoo convert', () => {
-  it('--json prints a machine-readable summary', () => {
+  it('--json prints a machine-readable summary', async () => {
     const out = join(tempDir(), 'fused.pth');
     const r = runCli(['convert', fixture('pytorch', 'layers_legacy.pth'), '-o', out, '--kernel', '4=3x1', '--json']);
     expect(r.status).toBe(0);
@@ -34,7 +34,7 @@ describe('doconv-zoo convert', () => {
     expect(existsSync(out)).toBe(true);
   });
 
-  it('a layer needing --kernel is a user error (exit 1) naming the key and the fix', () => {
+  it('a layer needing --kernel is a user error (exit 1) naming the key and the fix', async () => {
     const out = join(tempDir(), 'fused.pth');
     const r = runCli(['convert', fixture('pytorch', 'layers.pth'), '-o', out, '--json']);
     expect(r.status).toBe(1);
@@ -54,7 +54,7 @@ describe('CLI basics', () => {
     [['frobnicate'], 1, /unknown command 'frobnicate'/],
     [['inspect', 'x.pth', '--bogus'], 1, /Unknown option '--bogus'/],
     [['convert', 'x.pth', '-o', 'y.pth', '--dtype', 'int8'], 1, /--dtype must be one of/],
-  ])('doconv-zoo %j exits %i', (args, status, pattern) => {
+  ])('doconv-zoo %j exits %i', async (args, status, pattern) => {
     const r = runCli(args as string[]);
     expect(r.status).toBe(status);
     expect(status === 0 ? r.stdout : r.stderr).toMatch(pattern as RegExp);

@@ -71,7 +71,7 @@ describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`,
     it.each([
       ['resnet_basic_1111', { block: 'basic', layers: [1, 1, 1, 1], num_classes: 10 }],
       ['resnext_1111_4x8d', { block: 'bottleneck', layers: [1, 1, 1, 1], num_classes: 10, groups: 4, width_per_group: 8 }],
-    ])('%s: our fused .pth in a plain torchvision ResNet matches expected.npy', (name, spec) => {
+    ])('%s: our fused .pth in a plain torchvision ResNet matches expected.npy', async (name, spec) => {
       const fused = join(out, `${name}.fused.pth`);
       convert(fixture('pytorch', `${name}.pth`), fused);
       const v = loadFused(fused, spec, fixture('pytorch', `${name}.input.npy`), fixture('pytorch', `${name}.expected.npy`));
@@ -81,8 +81,8 @@ describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`,
     });
   });
 
-  it('torch.load reads our ZIP64 archives, and Python\'s zipfile finds every CRC right', () => {
-    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+  it('torch.load reads our ZIP64 archives, and Python\'s zipfile finds every CRC right', async () => {
+    const src = await loadCheckpoint(fixture('pytorch', 'layers.pth'));
     const file = join(out, 'zip64.pth');
     writePth(file, src.root, { forceZip64: true });
     const code = `import torch, zipfile, sys
@@ -97,7 +97,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     expect(Number(sum)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 3);
   });
 
-  it('the bundled example (a DO-Conv CIFAR ResNet-20) converts to what a plain one loads, outputs within 1e-4', () => {
+  it('the bundled example (a DO-Conv CIFAR ResNet-20) converts to what a plain one loads, outputs within 1e-4', async () => {
     const fused = join(out, 'example.pth');
     convert(join(ROOT, 'examples', 'doconv_resnet20_cifar.pth'), fused);
     const ex = (f: string) => join(ROOT, 'examples', `doconv_resnet20_cifar.${f}.npy`);
@@ -120,9 +120,9 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     };
     const path = (f: string) => join(CACHE, f);
 
-    it.each(networkNames)('%s: fused in a plain torchvision network, logits within 1e-4, top-1 identical', (name) => {
+    it.each(networkNames)('%s: fused in a plain torchvision network, logits within 1e-4, top-1 identical', async (name) => {
       const c = byName(name);
-      expect(inspectFile(path(c.file)).format).toBe(c.format);
+      expect((await inspectFile(path(c.file))).format).toBe(c.format);
       const fused = join(out, `${name}.pth`);
       convert(path(c.file), fused);
       const v = loadFused(fused, c.spec!, path(c.input!), path(c.expected!));
@@ -136,7 +136,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     it.each(networkNames.filter((n) => n.endsWith('_zip')))('%s as ONNX: detected, checker full_check passes, onnxruntime within 1e-4 at 224x224 and 160x224', async (name) => {
       const c = byName(name);
       const arch = name.replace(/_zip$/, '');
-      const report = inspectFile(path(c.file));
+      const report = await inspectFile(path(c.file));
       expect(report.architecture?.name).toBe(zooName(arch));
       for (const [suffix, size] of [['', '224x224'], ['160x224', '160x224']] as const) {
         const onnx = join(out, `${name}.${size}.onnx`);
@@ -152,7 +152,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
 
     it('plain18 (no shortcuts) is detected as such and runs as ONNX within 1e-4', async () => {
       const c = byName('plain18_zip');
-      expect(inspectFile(path(c.file)).architecture?.name).toBe('plain18');
+      expect((await inspectFile(path(c.file))).architecture?.name).toBe('plain18');
       const onnx = join(out, 'plain18.onnx');
       convert(path(c.file), onnx);
       const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
@@ -162,7 +162,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
 
     it('resnet50_v1 (stride on the first 1x1) needs --arch resnet50_v1; with it, ONNX within 1e-4', async () => {
       const c = byName('resnet50_v1_zip');
-      expect(inspectFile(path(c.file)).architecture?.assumptions[0]).toMatch(/v1 from v1b/);
+      expect((await inspectFile(path(c.file))).architecture?.assumptions[0]).toMatch(/v1 from v1b/);
       const onnx = join(out, 'resnet50_v1.onnx');
       convert(path(c.file), onnx, ['--arch', 'resnet50_v1']);
       const r = await runOnNpy(onnx, path(c.input!), path(c.expected!));
@@ -211,7 +211,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       expect(r.top1).toEqual(r.refTop1);
     });
 
-    it.each(['float16', 'bfloat16'])('resnet18 stored in %s: kept in its dtype (top-1 identical) or fused to float32 (1e-4)', (dtype) => {
+    it.each(['float16', 'bfloat16'])('resnet18 stored in %s: kept in its dtype (top-1 identical) or fused to float32 (1e-4)', async (dtype) => {
       const c = byName(`resnet18_${dtype}`);
       const same = join(out, `r18_${dtype}.pth`);
       convert(path(c.file), same);
@@ -226,13 +226,13 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       expect(widened.relError).toBeLessThan(1e-4);
     });
 
-    it('a DataParallel training checkpoint: nesting and prefix kept by default, stripped by --flatten', () => {
+    it('a DataParallel training checkpoint: nesting and prefix kept by default, stripped by --flatten', async () => {
       const c = byName('resnet18_training');
       const nested = join(out, 'train_nested.pth');
       convert(path(c.file), nested);
       const kept = loadFused(nested, c.spec!, path(c.input!), path(c.expected!), ['--key', 'state_dict', '--strip-prefix', 'module.']);
       expect(kept.relError).toBeLessThan(1e-4);
-      const back = loadCheckpoint(nested);
+      const back = await loadCheckpoint(nested);
       expect(back.tensors.some((t) => t.name.startsWith('optimizer.state.'))).toBe(true);
       const flat = join(out, 'train_flat.pth');
       convert(path(c.file), flat, ['--flatten']);
@@ -241,7 +241,7 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       expect(v.relError).toBeLessThan(1e-4);
     });
 
-    it('tensors that are views into one shared storage, one of them transposed', () => {
+    it('tensors that are views into one shared storage, one of them transposed', async () => {
       const c = byName('resnet18_views');
       const fused = join(out, 'views.pth');
       convert(path(c.file), fused);
@@ -250,9 +250,9 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       expect(v.top1Agree).toBe(true);
     });
 
-    it.each(['dtypes_zip', 'dtypes_legacy'])('%s: every dtype, offset and stride read as numpy sees it', (name) => {
+    it.each(['dtypes_zip', 'dtypes_legacy'])('%s: every dtype, offset and stride read as numpy sees it', async (name) => {
       const c = byName(name);
-      const ckpt = loadCheckpoint(path(c.file));
+      const ckpt = await loadCheckpoint(path(c.file));
       const values = readNpz(path(c.values!));
       expect(ckpt.tensors.map((t) => [t.name, t.tensor.dtype])).toEqual(Object.entries(c.dtypes!));
       for (const { name: key, tensor } of ckpt.tensors) {

@@ -15,10 +15,10 @@ const reference = readNpz(fixture('pytorch', 'layers.fused.npz'));
 describe.each([
   ['zip format', 'layers.pth'],
   ['legacy format', 'layers_legacy.pth'],
-])('PyTorch DO-Conv fusion, %s (../shared/fixtures/pytorch/%s)', (_label, file) => {
-  const ckpt = loadCheckpoint(fixture('pytorch', file), { kernels });
+])('PyTorch DO-Conv fusion, %s (../shared/fixtures/pytorch/%s)', async (_label, file) => {
+  const ckpt = await loadCheckpoint(fixture('pytorch', file), { kernels });
 
-  it('recognises the six DOConv2d layers with their hyper-parameters', () => {
+  it('recognises the six DOConv2d layers with their hyper-parameters', async () => {
     const summary = ckpt.layers.map((l) => [l.name, l.inChannels, l.outChannels, l.groups, l.kernel, l.dMul, l.bias]);
     expect(summary).toEqual([
       ['0', 3, 8, 1, [3, 3], 9, true],
@@ -30,7 +30,7 @@ describe.each([
     ]);
   });
 
-  it.each(['0', '1', '2', '3', '4', '5'])('fuses layer %s to the reference kernel within 1e-6 relative', (name) => {
+  it.each(['0', '1', '2', '3', '4', '5'])('fuses layer %s to the reference kernel within 1e-6 relative', async (name) => {
     const layer = ckpt.layers.find((l) => l.name === name)!;
     const fused = fuseLayer(layer);
     const ref = reference.get(`${name}.weight`)!;
@@ -39,11 +39,11 @@ describe.each([
   });
 });
 
-describe('the PyTorch pairing rule', () => {
-  const ckpt = loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels });
+describe('the PyTorch pairing rule', async () => {
+  const ckpt = await loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels });
   const grouped = ckpt.layers.find((l) => l.name === '1')!; // groups = 2, D_mul = 10
 
-  it('pairs D row (o mod g)*ipg + c with W[o, c] for grouped layers; the conv-input pairing would be wrong', () => {
+  it('pairs D row (o mod g)*ipg + c with W[o, c] for grouped layers; the conv-input pairing would be wrong', async () => {
     const W = toFloat32(grouped.W);
     const Dt = totalD(toFloat32(grouped.D!), toFloat32(grouped.dDiag!), grouped);
     const ipg = grouped.inChannelsPerGroup;
@@ -62,27 +62,27 @@ describe('the PyTorch pairing rule', () => {
     expect(relativeError(fuseLayer(grouped), ref)).toBeLessThan(1e-6);
   });
 
-  it('builds d_diag as the MN x MN identity repeated floor(D_mul/MN) times, zero-padded to D_mul', () => {
+  it('builds d_diag as the MN x MN identity repeated floor(D_mul/MN) times, zero-padded to D_mul', async () => {
     const d = identityDiag(4, 10); // MN = 4, D_mul = 10: two identities, then 2 zero columns
     const row = (m: number) => Array.from(d.subarray(m * 10, m * 10 + 10));
     expect(row(0)).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
     expect(row(3)).toEqual([0, 0, 0, 1, 0, 0, 0, 1, 0, 0]);
   });
 
-  it('gives the same kernel when d_diag is missing and rebuilt from M*N and D_mul', () => {
+  it('gives the same kernel when d_diag is missing and rebuilt from M*N and D_mul', async () => {
     for (const layer of ckpt.layers.filter((l) => l.D !== undefined)) {
       const rebuilt: DoConvLayer = { ...layer, dDiag: undefined };
       expect(relativeError(fuseLayer(rebuilt), fuseLayer(layer))).toBe(0);
     }
   });
 
-  it('computes K[o,c,m] = sum_s Dt[(o mod g)*ipg+c, m, s] W[o,c,s] on a hand-checked example', () => {
+  it('computes K[o,c,m] = sum_s Dt[(o mod g)*ipg+c, m, s] W[o,c,s] on a hand-checked example', async () => {
     // C_out = 2, groups = 2, ipg = 1, MN = 1, D_mul = 2: Dt rows are [1,2] and [3,4].
     const K = fuseTorchKernel([10, 20, 30, 40], [1, 2, 3, 4], { outChannels: 2, inChannelsPerGroup: 1, groups: 2, kernelArea: 1, dMul: 2 }, new Float32Array(2));
     expect(Array.from(K)).toEqual([1 * 10 + 2 * 20, 3 * 30 + 4 * 40]);
   });
 
-  it('emits fp16 and bf16 kernels rounded once from the fp32 result', () => {
+  it('emits fp16 and bf16 kernels rounded once from the fp32 result', async () => {
     const layer = ckpt.layers.find((l) => l.name === '3')!;
     const f32 = toFloat32(fuseLayer(layer));
     for (const dtype of ['float16', 'bfloat16'] as const) {
@@ -94,8 +94,8 @@ describe('the PyTorch pairing rule', () => {
 });
 
 describe('kernel shapes a state dict does not record', () => {
-  it('refuses a non-square M*N without --kernel, naming the layer and the option', () => {
-    const ckpt = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+  it('refuses a non-square M*N without --kernel, naming the layer and the option', async () => {
+    const ckpt = await loadCheckpoint(fixture('pytorch', 'layers.pth'));
     const layer = ckpt.layers.find((l) => l.name === '4')!;
     expect(layer.kernel).toBeUndefined();
     try {
@@ -108,9 +108,9 @@ describe('kernel shapes a state dict does not record', () => {
     }
   });
 
-  it('accepts wildcards and refuses a shape whose area does not match D', () => {
-    expect(loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels: [parseKernelOverride('?=1x3')] }).layers[4]!.kernel).toEqual([1, 3]);
-    expect(() => loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels: [parseKernelOverride('4=2x2')] })).toThrow(/does not fit/);
+  it('accepts wildcards and refuses a shape whose area does not match D', async () => {
+    expect((await loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels: [parseKernelOverride('?=1x3')] })).layers[4]!.kernel).toEqual([1, 3]);
+    await expect(loadCheckpoint(fixture('pytorch', 'layers.pth'), { kernels: [parseKernelOverride('4=2x2')] })).rejects.toThrow(/does not fit/);
     expect(() => parseKernelOverride('4=3by1')).toThrow(DoconvError);
   });
 });

@@ -11,15 +11,15 @@ import { fixture, runCli, tempDir } from './helpers/paths.js';
 const kernels = [parseKernelOverride('4=3x1')];
 
 /** Reads everything a conversion would touch: every tensor's bytes and every layer's fusion. */
-function readFully(data: Uint8Array, name = 'mutant.pth'): void {
-  const ckpt = loadCheckpointBytes(data, name, { kernels });
+async function readFully(data: Uint8Array, name = 'mutant.pth'): Promise<void> {
+  const ckpt = await loadCheckpointBytes(data, name, { kernels });
   for (const t of ckpt.tensors) t.tensor.bytes();
   for (const l of ckpt.layers) fuseLayer(l);
 }
 
-function expectDoconvError(fn: () => unknown, code?: string): DoconvError {
+async function expectDoconvError(fn: () => unknown, code?: string): Promise<DoconvError> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(DoconvError);
     if (code !== undefined) expect((err as DoconvError).code).toBe(code);
@@ -51,47 +51,47 @@ describe('a pickle that would call os.system', () => {
 });
 
 describe('files that lie about their sizes', () => {
-  it('a tensor whose shape claims far more than its storage holds', () => {
+  it('a tensor whose shape claims far more than its storage holds', async () => {
     const dir = tempDir();
     const file = join(dir, 'big.pth');
     writeTorchZip(file, tensorPickle(4, [1_000_000_000], [1]), { '0': new Uint8Array(16) });
-    const err = expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
+    const err = await expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
     expect(err.message).toContain('1000000000');
     expect(err.file).toBe(file);
   });
 
-  it('overlapping strides that would expand a few bytes into gigabytes', () => {
+  it('overlapping strides that would expand a few bytes into gigabytes', async () => {
     const dir = tempDir();
     const file = join(dir, 'overlap.pth');
     writeTorchZip(file, tensorPickle(4, [100_000, 100_000], [0, 1]), { '0': new Uint8Array(16) });
-    expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
+    await expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
   });
 
-  it('a storage that claims more elements than its zip entry holds', () => {
+  it('a storage that claims more elements than its zip entry holds', async () => {
     const dir = tempDir();
     const file = join(dir, 'short.pth');
     writeTorchZip(file, tensorPickle(1 << 30, [4], [1]), { '0': new Uint8Array(16) });
-    expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
+    await expectDoconvError(() => loadCheckpoint(file), 'TENSOR_OUT_OF_BOUNDS');
   });
 
-  it('a legacy storage that claims more bytes than the file has', () => {
+  it('a legacy storage that claims more bytes than the file has', async () => {
     const keys = bytes(0x80, 2, 0x5d, 0x58, 1, 0, 0, 0, '0', 0x61, 0x2e); // ['0']
     const count = Buffer.alloc(8);
     count.writeBigUInt64LE(1000n);
     const data = bytes(legacyStream(tensorPickle(1000, [1000], [1], true), keys), count, new Uint8Array(40));
-    const err = expectDoconvError(() => loadCheckpointBytes(data, 'x.pth'));
+    const err = await expectDoconvError(() => loadCheckpointBytes(data, 'x.pth'));
     expect(['TENSOR_OUT_OF_BOUNDS', 'TRUNCATED']).toContain(err.code);
   });
 
-  it('a zip whose end record claims 65000 entries in a few bytes', () => {
+  it('a zip whose end record claims 65000 entries in a few bytes', async () => {
     const file = join(tempDir(), 'many.pth');
     writeTorchZip(file, tensorPickle(4, [4], [1]), { '0': new Uint8Array(16) });
     const bad = new Uint8Array(readFileSync(file));
     const eocd = bad.length - 22;
     bad[eocd + 10] = 0xe8;
     bad[eocd + 11] = 0xfd;
-    expect(loadCheckpoint(file).tensors).toHaveLength(1);
-    expectDoconvError(() => loadCheckpointBytes(bad, 'x.pth'), 'ZIP_INVALID');
+    expect((await loadCheckpoint(file)).tensors).toHaveLength(1);
+    await expectDoconvError(() => loadCheckpointBytes(bad, 'x.pth'), 'ZIP_INVALID');
   });
 });
 
@@ -103,7 +103,7 @@ describe('damaged files through the CLI', () => {
     ['half a zip checkpoint', new Uint8Array(readFileSync(fixture('pytorch', 'layers.pth'))).subarray(0, 100_000)],
     ['half a legacy checkpoint', new Uint8Array(readFileSync(fixture('pytorch', 'layers_legacy.pth'))).subarray(0, 100_000)],
   ];
-  it.each(cases)('%s: exit 1, one line naming the file, nothing written', (name, data) => {
+  it.each(cases)('%s: exit 1, one line naming the file, nothing written', async (name, data) => {
     const file = join(dir, `${name.replace(/ /g, '_')}.pth`);
     writeFileSync(file, data);
     const out = join(dir, 'out.pth');
@@ -117,20 +117,20 @@ describe('damaged files through the CLI', () => {
 });
 
 describe('truncation at many offsets', () => {
-  it.each(['layers.pth', 'layers_legacy.pth'])('%s cut anywhere gives a DoconvError', (name) => {
+  it.each(['layers.pth', 'layers_legacy.pth'])('%s cut anywhere gives a DoconvError', async (name) => {
     const full = new Uint8Array(readFileSync(fixture('pytorch', name)));
     const cuts = new Set<number>();
     for (let i = 0; i < 150; i++) cuts.add(Math.floor((full.length * i) / 150));
     for (let i = 1; i <= 64; i++) cuts.add(full.length - i);
     for (let i = 0; i < 64; i++) cuts.add(i);
-    for (const cut of cuts) expectDoconvError(() => readFully(full.subarray(0, cut)));
+    for (const cut of cuts) await expectDoconvError(() => readFully(full.subarray(0, cut)));
   });
 });
 
 describe('fuzzing: random mutations of real fixtures', () => {
   const sources = ['layers.pth', 'layers_legacy.pth'].map((n) => new Uint8Array(readFileSync(fixture('pytorch', n))));
 
-  it('finds no failure other than DoconvError in 3000 mutants', () => {
+  it('finds no failure other than DoconvError in 3000 mutants', async () => {
     const random = prng(20061203);
     let rejected = 0;
     for (let run = 0; run < 3000; run++) {
@@ -153,7 +153,7 @@ describe('fuzzing: random mutations of real fixtures', () => {
         data = Uint8Array.from([...m.subarray(0, at), ...junk, ...m.subarray(at)]);
       }
       try {
-        readFully(data);
+        await readFully(data);
       } catch (err) {
         if (!(err instanceof DoconvError)) throw new Error(`run ${run}: ${(err as Error).stack}`);
         rejected++;

@@ -19,43 +19,43 @@ const FIXTURE_NETS = ['resnet_basic_1111', 'resnext_1111_4x8d'] as const;
 /** The fixtures' input sizes (their .input.npy files). */
 const SIZE: Record<string, [number, number]> = { resnet_basic_1111: [32, 32], resnext_1111_4x8d: [64, 64] };
 const dir = tempDir();
-const onnxOf = (name: string, extra: Parameters<typeof convertCheckpoint>[2] = {}, tag = '') => {
+const onnxOf = async (name: string, extra: Parameters<typeof convertCheckpoint>[2] = {}, tag = '') => {
   const out = join(dir, `${name}${tag}.onnx`);
-  convertCheckpoint(fixture('pytorch', `${name}.pth`), out, { inputSize: SIZE[name], ...extra });
+  await convertCheckpoint(fixture('pytorch', `${name}.pth`), out, { inputSize: SIZE[name], ...extra });
   return out;
 };
 const io = (name: string) => [fixture('pytorch', `${name}.input.npy`), fixture('pytorch', `${name}.expected.npy`)] as const;
 
 describe('ONNX from the shared DO-Conv fixtures, run in onnxruntime-node', () => {
   it.each(FIXTURE_NETS)('%s: logits within 1e-4 of the reference, top-1 identical', async (name) => {
-    const r = await runOnNpy(onnxOf(name), ...io(name));
+    const r = await runOnNpy(await onnxOf(name), ...io(name));
     expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
     expect(r.top1).toEqual(r.refTop1);
   });
 
-  it.each(FIXTURE_NETS)('%s: the graph is what one would write by hand (folded BN, no Identity/Einsum/Shape)', (name) => {
-    const ops = new Set(opTypes(onnxOf(name)));
+  it.each(FIXTURE_NETS)('%s: the graph is what one would write by hand (folded BN, no Identity/Einsum/Shape)', async (name) => {
+    const ops = new Set(opTypes(await onnxOf(name)));
     expect([...ops].sort()).toEqual(['Add', 'Conv', 'Flatten', 'Gemm', 'GlobalAveragePool', 'MaxPool', 'Relu']);
   });
 
   it.each(FIXTURE_NETS)('%s: --no-fold-bn keeps BatchNormalization and agrees with the folded model within 1e-5', async (name) => {
-    const file = onnxOf(name, { noFoldBn: true }, '.bn');
+    const file = await onnxOf(name, { noFoldBn: true }, '.bn');
     expect(opTypes(file)).toContain('BatchNormalization');
-    const folded = await runOnNpy(onnxOf(name), ...io(name));
+    const folded = await runOnNpy(await onnxOf(name), ...io(name));
     const unfolded = await runOnNpy(file, ...io(name));
     expect(relativeError(unfolded.y, folded.y)).toBeLessThan(1e-5);
   });
 
   it.each(FIXTURE_NETS)('%s: --fp16 (float16 weights and compute, float32 I/O) within 1e-2, top-1 identical', async (name) => {
-    const r = await runOnNpy(onnxOf(name, { fp16: true }, '.fp16'), ...io(name));
+    const r = await runOnNpy(await onnxOf(name, { fp16: true }, '.fp16'), ...io(name));
     expect(relativeError(r.y, r.ref)).toBeLessThan(1e-2);
     expect(r.top1).toEqual(r.refTop1);
-    const h = await runOnNpy(onnxOf(name, { fp16: true, fp16Io: true }, '.fp16io'), ...io(name));
+    const h = await runOnNpy(await onnxOf(name, { fp16: true, fp16Io: true }, '.fp16io'), ...io(name));
     expect(relativeError(h.y, r.y)).toBeLessThan(1e-2);
   });
 
-  it('records the source sha256, architecture, tool version and preprocessing in metadata_props', () => {
-    const info = readOnnxInfo(new Uint8Array(readFileSync(onnxOf('resnet_basic_1111'))));
+  it('records the source sha256, architecture, tool version and preprocessing in metadata_props', async () => {
+    const info = readOnnxInfo(new Uint8Array(readFileSync(await onnxOf('resnet_basic_1111'))));
     expect(info.irVersion).toBe(8);
     expect(info.metadata.source_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(info.metadata.architecture).toBe('resnet10_v1b');
@@ -69,7 +69,7 @@ describe('loadModel and predict', () => {
   it('loads a DO-Conv checkpoint directly (converted in memory) and an .onnx file alike', async () => {
     const [x, y] = io('resnext_1111_4x8d');
     const fromCkpt = await runOnNpy(fixture('pytorch', 'resnext_1111_4x8d.pth'), x, y);
-    const fromOnnx = await runOnNpy(onnxOf('resnext_1111_4x8d'), x, y);
+    const fromOnnx = await runOnNpy(await onnxOf('resnext_1111_4x8d'), x, y);
     expect(relativeError(fromCkpt.y, fromOnnx.y)).toBeLessThan(1e-6); // fixed vs symbolic shapes: onnxruntime may pick other conv kernels
     expect(fromCkpt.model.architecture).toBe('resnext14_4x8d');
     expect(fromCkpt.model.inputShape).toEqual(['batch', 3, 'height', 'width']);
@@ -77,7 +77,7 @@ describe('loadModel and predict', () => {
   });
 
   it('--dynamic-size declares symbolic height and width, and runs any size', async () => {
-    const file = onnxOf('resnet_basic_1111', { dynamicSize: true }, '.dyn');
+    const file = await onnxOf('resnet_basic_1111', { dynamicSize: true }, '.dyn');
     const info = readOnnxInfo(new Uint8Array(readFileSync(file)));
     expect(info.inputs[0]!.dims).toEqual(['batch', 3, 'height', 'width']);
     const m = await loadModel(file);
@@ -89,7 +89,7 @@ describe('loadModel and predict', () => {
   });
 
   it('takes a flat Float32Array when the input size is fixed, and checks sizes', async () => {
-    const file = onnxOf('resnet_basic_1111');
+    const file = await onnxOf('resnet_basic_1111');
     const m = await loadModel(file);
     try {
       expect(m.inputShape).toEqual(['batch', 3, 32, 32]);
@@ -101,7 +101,7 @@ describe('loadModel and predict', () => {
     }
   });
 
-  it('doconv-zoo predict writes the logits as .npy', () => {
+  it('doconv-zoo predict writes the logits as .npy', async () => {
     const out = join(dir, 'y.npy');
     const [x] = io('resnet_basic_1111');
     const r = runCli(['predict', fixture('pytorch', 'resnet_basic_1111.pth'), '--input', x, '--output', out, '--json']);
@@ -111,7 +111,7 @@ describe('loadModel and predict', () => {
 
   it('--device gpu on a machine without one says what was tried and what to install', async () => {
     if (process.env.DOCONV_ZOO_EXPECT_GPU) return; // on a GPU machine this succeeds instead
-    await expect(loadModel(onnxOf('resnet_basic_1111'), { device: 'gpu' })).rejects.toThrow(/tried cuda: .*webgpu: /);
+    await expect(loadModel(await onnxOf('resnet_basic_1111'), { device: 'gpu' })).rejects.toThrow(/tried cuda: .*webgpu: /);
   });
 });
 
@@ -120,14 +120,14 @@ const zeros = (shape: number[]) => Tensor.fromFloat32(new Float32Array(shape.red
 const sourceOf = (m: Map<string, Tensor>) => ({ get: (k: string) => m.get(k), keys: () => [...m.keys()] });
 
 describe('architecture detection from torchvision keys and shapes', () => {
-  it.each(TORCHVISION_ZOO)('recognises %s', (name) => {
+  it.each(TORCHVISION_ZOO)('recognises %s', async (name) => {
     const params = expectedParams(specFromName(name), torchvisionNaming, zeros);
     const d = detectTorchvisionResNet(sourceOf(params))!;
     expect(archName(d.spec)).toBe(name);
     expect(d.spec).toEqual(specFromName(name));
   });
 
-  it('says what it assumed when torchvision names cannot tell v1 from v1b', () => {
+  it('says what it assumed when torchvision names cannot tell v1 from v1b', async () => {
     const d = detectTorchvisionResNet(sourceOf(expectedParams(specFromName('resnet50_v1'), torchvisionNaming, zeros)))!;
     expect(archName(d.spec)).toBe('resnet50_v1b');
     expect(d.assumptions[0]).toMatch(/v1 from v1b/);
@@ -145,7 +145,7 @@ describe('architecture detection from torchvision keys and shapes', () => {
     expect(() => buildResNet(d.spec, src, torchvisionNaming)).toThrow(message);
   });
 
-  it('--arch NAME that does not fit the tensors names the first key that differs', () => {
+  it('--arch NAME that does not fit the tensors names the first key that differs', async () => {
     const src = sourceOf(expectedParams(specFromName('resnet18_v1b'), torchvisionNaming, zeros));
     expect(() => buildResNet(specFromName('resnet34_v1b'), src, torchvisionNaming)).toThrow(/resnet34_v1b needs 'layer1\.2\.conv1\.weight'/);
     expect(() => specFromName('resnet19_v1b')).toThrow(/unknown architecture/);
@@ -153,14 +153,14 @@ describe('architecture detection from torchvision keys and shapes', () => {
 
   it.each(['resnet18_v1', 'resnet50_v1', 'resnet50_v2', 'resnet152_v2', 'plain18', 'resnext50_32x4d', 'cifar_resnet20_v2'])(
     '%s: every family builds a graph whose shapes infer to [batch, classes]',
-    (name) => {
+    async (name) => {
       const spec = specFromName(name);
       const { graph } = buildResNet(spec, sourceOf(expectedParams(spec, torchvisionNaming, zeros)), torchvisionNaming);
       expect(inferShapes(graph).get(graph.output)).toEqual([-1, spec.numClasses]);
     },
   );
 
-  it('ONNX for a network outside the zoo is refused, pointing at the formats that work', () => {
-    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'layers.onnx'), { kernels: ['4=3x1'] })).toThrow(/not a network of the zoo.*pth, safetensors and npz/);
+  it('ONNX for a network outside the zoo is refused, pointing at the formats that work', async () => {
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'layers.onnx'), { kernels: ['4=3x1'] })).rejects.toThrow(/not a network of the zoo.*pth, safetensors and npz/);
   });
 });

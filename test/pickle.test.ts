@@ -19,7 +19,7 @@ describe('the unpickler', () => {
     expect(r.value).toBe(-2);
   });
 
-  it('builds dicts, lists, tuples, memo references and floats as Python does', () => {
+  it('builds dicts, lists, tuples, memo references and floats as Python does', async () => {
     // {'a': [1, 2.5, 'x'], 'b': (None, True)} with a memoised list fetched twice
     const pkl = bytes(0x80, 2, 0x7d, 0x71, 0, 0x28, 'X', 1, 0, 0, 0, 'a', 0x5d, 0x71, 1, 0x28, 0x4b, 1, 0x47, 0x40, 0x04, 0, 0, 0, 0, 0, 0, 0x58, 1, 0, 0, 0, 'x', 0x65,
       'X', 1, 0, 0, 0, 'b', 0x4e, 0x88, 0x86, 'X', 1, 0, 0, 0, 'c', 0x68, 1, 0x75, 0x2e);
@@ -32,7 +32,7 @@ describe('the unpickler', () => {
     expect(d.get('c')).toBe(a);
   });
 
-  it('keeps unknown classes inert: GLOBAL + NEWOBJ + BUILD gives a PyObject with its state', () => {
+  it('keeps unknown classes inert: GLOBAL + NEWOBJ + BUILD gives a PyObject with its state', async () => {
     const pkl = bytes(0x80, 2, 'c', 'mypkg.models\nNet\n', 0x29, 0x81, 0x7d, 'X', 1, 0, 0, 0, 'k', 0x4b, 7, 0x73, 0x62, 0x2e);
     const obj = unpickle(pkl, { resolveGlobal: torchGlobals }).value as PyObject;
     expect(obj).toBeInstanceOf(PyObject);
@@ -48,7 +48,7 @@ describe('the unpickler', () => {
     ['__builtin__', 'getattr'],
     ['builtins', '__import__'],
     ['operator', 'attrgetter'],
-  ])('refuses %s.%s before anything could call it', (module, name) => {
+  ])('refuses %s.%s before anything could call it', async (module, name) => {
     const pkl = bytes(0x80, 2, 'c', `${module}\n${name}\n`, 'X', 4, 0, 0, 0, 'echo', 0x85, 0x52, 0x2e);
     try {
       unpickle(pkl, { resolveGlobal: torchGlobals });
@@ -69,7 +69,7 @@ describe('the unpickler', () => {
     ['SETITEM on a list', bytes(0x80, 2, 0x5d, 0x4b, 1, 0x4b, 2, 0x73, 0x2e)],
     ['a LONG4 of absurd length', bytes(0x80, 2, 0x8b, 0xff, 0xff, 0xff, 0x7f, 0x2e)],
     ['an empty input', new Uint8Array(0)],
-  ])('rejects %s with a DoconvError and an offset', (_what, pkl) => {
+  ])('rejects %s with a DoconvError and an offset', async (_what, pkl) => {
     try {
       unpickle(pkl, { resolveGlobal: inert });
       expect.unreachable();
@@ -79,7 +79,7 @@ describe('the unpickler', () => {
     }
   });
 
-  it('round-trips what the writer emits (OrderedDict with _metadata, ints of every width, floats, bytes)', () => {
+  it('round-trips what the writer emits (OrderedDict with _metadata, ints of every width, floats, bytes)', async () => {
     const d = new PyDict(true);
     d.set('small', 5);
     d.set('neg', -70000);

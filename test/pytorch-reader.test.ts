@@ -16,8 +16,8 @@ const torchFiles = Object.keys(expected).filter((f) => /\.(pth?|th|pt)$/.test(f)
 describe('real-world PyTorch files (../shared/fixtures/realworld)', () => {
   it('has PyTorch files to check', () => expect(torchFiles.length).toBeGreaterThan(0));
 
-  it.each(torchFiles)('%s: lists exactly the tensors EXPECTED.json lists', (file) => {
-    const report = inspectFile(fixture('realworld', file));
+  it.each(torchFiles)('%s: lists exactly the tensors EXPECTED.json lists', async (file) => {
+    const report = await inspectFile(fixture('realworld', file));
     const ours = report.tensors.map((t) => [t.name, t.shape, t.dtype]);
     const sortKey = (a: unknown[]) => String(a[0]);
     expect([...ours].sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual(
@@ -25,8 +25,8 @@ describe('real-world PyTorch files (../shared/fixtures/realworld)', () => {
     );
   });
 
-  it('reads the torch 0.3 legacy file (old _rebuild_tensor, cuda:0 storages, module. prefix)', () => {
-    const ckpt = loadCheckpoint(fixture('realworld', 'pytorch-resnet-cifar10-akamaster', 'resnet20-12fca82f.th'));
+  it('reads the torch 0.3 legacy file (old _rebuild_tensor, cuda:0 storages, module. prefix)', async () => {
+    const ckpt = await loadCheckpoint(fixture('realworld', 'pytorch-resnet-cifar10-akamaster', 'resnet20-12fca82f.th'));
     expect(ckpt.format).toBe('pytorch-legacy');
     expect(findStateDict(ckpt.root)?.path).toBe('state_dict');
     const w = ckpt.tensors.find((t) => t.name === 'state_dict.module.conv1.weight')!;
@@ -38,15 +38,15 @@ describe('real-world PyTorch files (../shared/fixtures/realworld)', () => {
 });
 
 describe('the zip and legacy formats of the same checkpoint', () => {
-  it('give identical tensors, byte for byte', () => {
-    const zip = loadCheckpoint(fixture('pytorch', 'layers.pth'));
-    const legacy = loadCheckpoint(fixture('pytorch', 'layers_legacy.pth'));
+  it('give identical tensors, byte for byte', async () => {
+    const zip = await loadCheckpoint(fixture('pytorch', 'layers.pth'));
+    const legacy = await loadCheckpoint(fixture('pytorch', 'layers_legacy.pth'));
     expect(zip.tensors.map((t) => t.name)).toEqual(legacy.tensors.map((t) => t.name));
     zip.tensors.forEach((t, i) => expect(Buffer.compare(t.tensor.bytes(), legacy.tensors[i]!.tensor.bytes())).toBe(0));
   });
 
-  it('keeps stored zip entries as views of the file buffer (no copies)', () => {
-    const ckpt = loadCheckpoint(fixture('pytorch', 'resnet_basic_1111.pth'));
+  it('keeps stored zip entries as views of the file buffer (no copies)', async () => {
+    const ckpt = await loadCheckpoint(fixture('pytorch', 'resnet_basic_1111.pth'));
     const buffers = new Set(ckpt.tensors.map((t) => t.tensor.bytes().buffer));
     expect(buffers.size).toBe(1);
   });
@@ -58,11 +58,11 @@ describe('recognising files by content', () => {
     ['layers/gluon_layers.params', 'mxnet-ndarray-list', /MXNet NDArray list \(GluonCV \.params\), not a pytorch checkpoint/],
     ['layers/keras_layers.fused.npz', 'npz', /NumPy \.npz/],
     ['pytorch/layers.input.npy', 'npy', /NumPy \.npy/],
-  ])('%s is %s, and reading it as a PyTorch checkpoint says so', (path, format, message) => {
+  ])('%s is %s, and reading it as a PyTorch checkpoint says so', async (path, format, message) => {
     const file = fixture(...path.split('/'));
     expect(sniffFormat(new MemorySource(readFileSync(file)))).toBe(format);
     try {
-      loadCheckpoint(file, { from: 'pytorch' });
+      await loadCheckpoint(file, { from: 'pytorch' });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(DoconvError);

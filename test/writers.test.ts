@@ -24,11 +24,11 @@ function parseSafetensors(path: string) {
 describe('convert writes what plain networks load', () => {
   const dir = tempDir();
 
-  it('pth: W -> weight in place, D and d_diag gone, key order kept, _metadata kept, readable again', () => {
+  it('pth: W -> weight in place, D and d_diag gone, key order kept, _metadata kept, readable again', async () => {
     const out = join(dir, 'fused.pth');
-    const s = convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    const s = await convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
     expect(s.fusedLayers).toBe(6);
-    const back = loadCheckpoint(out);
+    const back = await loadCheckpoint(out);
     expect(back.format).toBe('pytorch-zip');
     expect(back.tensors.map((t) => t.name)).toEqual(FUSED_KEYS);
     expect(back.layers).toEqual([]);
@@ -38,16 +38,16 @@ describe('convert writes what plain networks load', () => {
     expect(root.attributes?.get('_metadata')).toBeInstanceOf(PyDict);
   });
 
-  it('pth: stored entries are 64-byte aligned, as torch aligns them', () => {
+  it('pth: stored entries are 64-byte aligned, as torch aligns them', async () => {
     const out = join(dir, 'aligned.pth');
-    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
-    const ckpt = loadCheckpoint(out);
+    await convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    const ckpt = await loadCheckpoint(out);
     for (const t of ckpt.tensors) expect(t.tensor.bytes().byteOffset % 64).toBe(0);
   });
 
-  it('safetensors: a valid header (8-byte padded, contiguous offsets) and the fused values', () => {
+  it('safetensors: a valid header (8-byte padded, contiguous offsets) and the fused values', async () => {
     const out = join(dir, 'fused.safetensors');
-    convertCheckpoint(fixture('pytorch', 'layers_legacy.pth'), out, { kernels: ['4=3x1'] });
+    await convertCheckpoint(fixture('pytorch', 'layers_legacy.pth'), out, { kernels: ['4=3x1'] });
     const { header, data, headerLength } = parseSafetensors(out);
     expect(headerLength % 8).toBe(0);
     const names = Object.keys(header).filter((k) => k !== '__metadata__');
@@ -65,60 +65,60 @@ describe('convert writes what plain networks load', () => {
     expect(relativeError(values, reference.get('3.weight')!)).toBeLessThan(1e-6);
   });
 
-  it('npz: one .npy per tensor that numpy reads', () => {
+  it('npz: one .npy per tensor that numpy reads', async () => {
     const out = join(dir, 'fused.npz');
-    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
+    await convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'] });
     const npz = readNpz(out);
     expect([...npz.keys()]).toEqual(FUSED_KEYS);
     expect(relativeError(npz.get('1.weight')!, reference.get('1.weight')!)).toBeLessThan(1e-6);
   });
 
-  it('--dtype float16 casts every floating-point tensor once, after fusing in fp32', () => {
+  it('--dtype float16 casts every floating-point tensor once, after fusing in fp32', async () => {
     const out = join(dir, 'half.safetensors');
-    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'], dtype: 'float16' });
+    await convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { kernels: ['4=3x1'], dtype: 'float16' });
     const { header } = parseSafetensors(out);
     expect(new Set(Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, v]) => v.dtype))).toEqual(new Set(['F16']));
   });
 
-  it('--keep-doconv passes the DO-Conv tensors through unfused', () => {
+  it('--keep-doconv passes the DO-Conv tensors through unfused', async () => {
     const out = join(dir, 'kept.pth');
-    convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { keepDoconv: true });
-    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
-    const back = loadCheckpoint(out);
+    await convertCheckpoint(fixture('pytorch', 'layers.pth'), out, { keepDoconv: true });
+    const src = await loadCheckpoint(fixture('pytorch', 'layers.pth'));
+    const back = await loadCheckpoint(out);
     expect(back.tensors.map((t) => t.name)).toEqual(src.tensors.map((t) => t.name));
     back.tensors.forEach((t, i) => expect(Buffer.compare(t.tensor.bytes(), src.tensors[i]!.tensor.bytes())).toBe(0));
   });
 
-  it('--flatten takes the nested state dict and strips the DataParallel prefix', () => {
+  it('--flatten takes the nested state dict and strips the DataParallel prefix', async () => {
     const out = join(dir, 'flat.pth');
-    convertCheckpoint(fixture('realworld', 'pytorch-resnet-cifar10-akamaster', 'resnet20-12fca82f.th'), out, { flatten: true });
-    const back = loadCheckpoint(out);
+    await convertCheckpoint(fixture('realworld', 'pytorch-resnet-cifar10-akamaster', 'resnet20-12fca82f.th'), out, { flatten: true });
+    const back = await loadCheckpoint(out);
     expect(back.tensors[0]!.name).toBe('conv1.weight');
     expect(back.tensors.every((t) => !t.name.startsWith('module.') && !t.name.startsWith('state_dict'))).toBe(true);
     expect(toFloat32(back.tensors[0]!.tensor).length).toBe(432);
   });
 
-  it('ZIP64 records (what files over 4 GiB need) are written and read back', () => {
-    const src = loadCheckpoint(fixture('pytorch', 'layers.pth'));
+  it('ZIP64 records (what files over 4 GiB need) are written and read back', async () => {
+    const src = await loadCheckpoint(fixture('pytorch', 'layers.pth'));
     const out = join(dir, 'zip64.pth');
     writePth(out, src.root, { forceZip64: true });
     const raw = readFileSync(out);
     expect(raw.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true); // ZIP64 end record
-    const back = loadCheckpoint(out);
+    const back = await loadCheckpoint(out);
     expect(back.tensors.map((t) => t.name)).toEqual(src.tensors.map((t) => t.name));
     back.tensors.forEach((t, i) => expect(Buffer.compare(t.tensor.bytes(), src.tensors[i]!.tensor.bytes())).toBe(0));
   });
 
-  it('a failed conversion leaves nothing behind, not even a temporary file', () => {
+  it('a failed conversion leaves nothing behind, not even a temporary file', async () => {
     const d = tempDir();
     const out = join(d, 'never.pth');
-    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), out)).toThrow(DoconvError); // layer 4 needs --kernel
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), out)).rejects.toThrow(DoconvError); // layer 4 needs --kernel
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(d)).toEqual([]);
   });
 
-  it('refuses targets this version does not write, and unknown extensions, with the flag to use', () => {
-    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.h5'), { kernels: ['4=3x1'] })).toThrow(/not supported yet/);
-    expect(() => convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).toThrow(/--to/);
+  it('refuses targets this version does not write, and unknown extensions, with the flag to use', async () => {
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.h5'), { kernels: ['4=3x1'] })).rejects.toThrow(/not supported yet/);
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).rejects.toThrow(/--to/);
   });
 });

@@ -13,6 +13,7 @@ import type { PyValue } from '../formats/pickle-values.js';
 import { FORMAT_DESCRIPTIONS, sniffFormat, type SniffedFormat } from '../readers/sniff.js';
 import type { Checkpoint, Framework } from './checkpoint.js';
 import { hashFileInBackground } from './file-hash.js';
+import { hdf5Ready } from '../formats/hdf5.js';
 import { collectTensors } from './tree.js';
 
 export interface LoadOptions {
@@ -61,15 +62,29 @@ function openSource(file: string): ByteSource {
 }
 
 /** Reads a checkpoint, recognising its format by content, and finds its DO-Conv layers. */
-export function loadCheckpoint(file: string, options: LoadOptions = {}): Checkpoint {
+export async function loadCheckpoint(file: string, options: LoadOptions = {}): Promise<Checkpoint> {
   const source = openSource(file);
   const hash = options.hashInBackground ? hashFileInBackground(file, () => source.read(0, source.size)) : undefined;
+  await prepareReader(source);
   return loadCheckpointFrom(source, file, options, hash);
 }
 
 /** The same from bytes already in memory; `name` is what errors call the file. */
-export function loadCheckpointBytes(bytes: Uint8Array, name: string, options: LoadOptions = {}): Checkpoint {
-  return loadCheckpointFrom(new MemorySource(bytes), name, options);
+export async function loadCheckpointBytes(bytes: Uint8Array, name: string, options: LoadOptions = {}): Promise<Checkpoint> {
+  const source = new MemorySource(bytes);
+  await prepareReader(source);
+  return loadCheckpointFrom(source, name, options);
+}
+
+/** Readers with an asynchronous start (the HDF5 library's WebAssembly) are started only when needed. */
+async function prepareReader(source: ByteSource): Promise<void> {
+  let format: SniffedFormat;
+  try {
+    format = sniffFormat(source);
+  } catch {
+    return; // the synchronous load reports the error with its location
+  }
+  if (format === 'hdf5' || format === 'keras-zip') await hdf5Ready();
 }
 
 function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions, hash?: () => string): Checkpoint {

@@ -90,17 +90,17 @@ function onePositional(positionals: string[], what: string): string {
   return positionals[0]!;
 }
 
-function runInspect(args: string[]): number {
+async function runInspect(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...COMMON, tensors: { type: 'boolean' } });
   if (values.help) return printUsage();
   const file = onePositional(positionals, 'checkpoint');
   const from = oneOf(values.from, FRAMEWORKS, '--from');
-  const report = inspectFile(file, { ...(from ? { from } : {}), kernels: (values.kernel ?? []).map(parseKernelOverride) });
+  const report = await inspectFile(file, { ...(from ? { from } : {}), kernels: (values.kernel ?? []).map(parseKernelOverride) });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report, values.tensors ?? false)}\n`);
   return 0;
 }
 
-function runConvert(args: string[]): number {
+async function runConvert(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...COMMON,
     output: { type: 'string', short: 'o' },
@@ -124,7 +124,7 @@ function runConvert(args: string[]): number {
   const from = oneOf(values.from, FRAMEWORKS, '--from');
   const dtype = oneOf(values.dtype, DTYPES, '--dtype');
   const quiet = values.quiet || values.json || !process.stderr.isTTY;
-  const summary = convertCheckpoint(input, values.output, {
+  const summary = await convertCheckpoint(input, values.output, {
     ...(to ? { to } : {}),
     ...(from ? { from } : {}),
     ...(dtype ? { dtype } : {}),
@@ -189,9 +189,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'inspect':
-        return runInspect(rest);
+        return await runInspect(rest);
       case 'convert':
-        return runConvert(rest);
+        return await runConvert(rest);
       case 'predict':
         return await runPredict(rest);
       case '--version':

@@ -26,13 +26,13 @@ async function ort(): Promise<Ort> {
 }
 
 /** ONNX bytes for a path or buffer: an .onnx model as is, a DO-Conv checkpoint converted in memory. */
-function onnxBytes(source: string | Uint8Array, options: LoadModelOptions): { bytes: Uint8Array; name: string } {
+async function onnxBytes(source: string | Uint8Array, options: LoadModelOptions): Promise<{ bytes: Uint8Array; name: string }> {
   const name = typeof source === 'string' ? source : '<buffer>';
   if (typeof source === 'string' && !existsSync(source)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file: source });
   const bytes = typeof source === 'string' ? new Uint8Array(readFileSync(source)) : source;
   const format = sniffFormat(new MemorySource(bytes));
-  if (format === 'pytorch-zip' || format === 'pytorch-legacy') {
-    const ckpt = loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
+  if (format === 'pytorch-zip' || format === 'pytorch-legacy' || format === 'mxnet-ndarray-list' || format === 'hdf5' || format === 'keras-zip') {
+    const ckpt = await loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
     const { model } = checkpointToOnnx(ckpt, {
       ...(options.arch ? { arch: options.arch } : {}),
       ...(options.inputSize ? { inputSize: options.inputSize } : { dynamicSize: true }),
@@ -59,7 +59,7 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
  */
 export async function loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<Model> {
   if ((options.backend ?? 'onnx') !== 'onnx') throw new DoconvError('BAD_ARGUMENT', `backend '${options.backend}' is not available in this version; use 'onnx'`);
-  const { bytes, name } = onnxBytes(source, options);
+  const { bytes, name } = await onnxBytes(source, options);
   const info = (() => {
     try {
       return readOnnxInfo(bytes);
