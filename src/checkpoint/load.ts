@@ -8,6 +8,8 @@ import { readTorchFile } from '../readers/pytorch.js';
 import { readGluonFile } from '../readers/gluon.js';
 import type { ReadResult } from '../readers/read-result.js';
 import { detectGluonLayers } from '../doconv/detect-gluon.js';
+import { detectKerasLayers } from '../doconv/detect-keras.js';
+import { readKerasH5File, readKerasZipFile } from '../readers/keras.js';
 import type { DoConvLayer } from '../doconv/layer.js';
 import type { PyValue } from '../formats/pickle-values.js';
 import { FORMAT_DESCRIPTIONS, sniffFormat, type SniffedFormat } from '../readers/sniff.js';
@@ -28,17 +30,21 @@ export interface LoadOptions {
 interface FrameworkReader {
   framework: Framework;
   read(source: ByteSource): ReadResult;
-  detect(root: PyValue, kernels: readonly KernelOverride[]): DoConvLayer[];
+  detect(root: PyValue, kernels: readonly KernelOverride[], config: unknown): DoConvLayer[];
 }
 
 const PYTORCH: FrameworkReader = { framework: 'pytorch', read: readTorchFile, detect: detectPytorchLayers };
 const GLUON: FrameworkReader = { framework: 'gluon', read: readGluonFile, detect: (root) => detectGluonLayers(root) };
+const KERAS_H5: FrameworkReader = { framework: 'keras', read: readKerasH5File, detect: (root, kernels, config) => detectKerasLayers(root, config, kernels) };
+const KERAS_ZIP: FrameworkReader = { ...KERAS_H5, read: readKerasZipFile };
 
 /** The reader for each format recognised by content. */
 const READERS: Partial<Record<SniffedFormat, FrameworkReader>> = {
   'pytorch-zip': PYTORCH,
   'pytorch-legacy': PYTORCH,
   'mxnet-ndarray-list': GLUON,
+  hdf5: KERAS_H5,
+  'keras-zip': KERAS_ZIP,
 };
 
 /** Formats whose framework is known even where no reader handles them (yet). */
@@ -97,13 +103,13 @@ function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptio
       throw new DoconvError('WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a ${options.from} checkpoint`, { file, offset: 0 });
     }
     if (reader === undefined) {
-      throw new DoconvError(format === 'unknown' ? 'UNKNOWN_FORMAT' : 'WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a checkpoint doconv-zoo reads (PyTorch .pth, GluonCV .params)`, { file, offset: 0 });
+      throw new DoconvError(format === 'unknown' ? 'UNKNOWN_FORMAT' : 'WRONG_FORMAT', `this is ${FORMAT_DESCRIPTIONS[format]}, not a checkpoint doconv-zoo reads (PyTorch .pth, Keras .h5/.keras, GluonCV .params)`, { file, offset: 0 });
     }
     const read = reader.read(source);
     const tensors = collectTensors(read.root);
     if (tensors.length === 0) throw new DoconvError('NO_TENSORS', 'the checkpoint holds no tensors', { file });
     const notes = [...read.notes];
-    const layers = reader.detect(read.root, options.kernels ?? []);
+    const layers = reader.detect(read.root, options.kernels ?? [], read.config);
     for (const l of layers) {
       if (l.pairing === 'pytorch' && l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);
       if (l.kernel === undefined) notes.push(`${l.name}: M*N = ${l.kernelArea} is not a square; converting needs --kernel '${l.name}=MxN'`);

@@ -51,8 +51,15 @@ export function fuseLayer(layer: DoConvLayer, options: FuseOptions = {}): Tensor
   const oihw = options.layout === 'oihw' || !keras;
   const { outChannels: cOut, inChannelsPerGroup: ipg } = layer;
   if (layer.D === undefined) {
-    // 1x1 (PyTorch): D_mul is forced to 1 and the layer has no D; the kernel is W reshaped.
-    if (keras) throw new DoconvError('BAD_ARGUMENT', 'a Keras DO-Conv layer without D', { key: layer.name });
+    // 1x1: D_mul is forced to 1 and the layer has no D; the kernel is W reshaped. Keras' W
+    // (1, ipg, C_out) is already (1, 1, ipg, C_out); in OIHW it is that transposed.
+    if (keras) {
+      const nhwc = new Tensor(layer.W.dtype, [1, 1, ipg, cOut], layer.W.bytes());
+      if (!oihw && dtype === layer.W.dtype) return nhwc;
+      const w = toFloat32(layer.W);
+      const values = oihw ? swapOuterAxes(w, 1, ipg, cOut) : w;
+      return Tensor.fromFloat32(values, oihw ? [cOut, ipg, 1, 1] : [1, 1, ipg, cOut], dtype);
+    }
     const shape = [cOut, ipg, 1, 1];
     if (dtype === layer.W.dtype) return new Tensor(dtype, shape, layer.W.bytes());
     return Tensor.fromFloat32(toFloat32(layer.W), shape, dtype);
