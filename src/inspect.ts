@@ -19,7 +19,7 @@ export interface InspectReport {
   tensors: { name: string; shape: number[]; dtype: string }[];
   doconvLayers: Record<string, unknown>[];
   /** The zoo architecture recognised from keys and shapes, or null with the reason. */
-  architecture: ({ name: string; assumptions: string[] } & ResNetSpec) | null;
+  architecture: ({ name: string; assumptions: string[] } & Partial<ResNetSpec>) | null;
   architectureError?: string;
   notes: string[];
 }

@@ -9,6 +9,7 @@ import { detectTorchvisionResNet } from './detect.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
+import { buildKerasSequential } from './keras-sequential.js';
 import { archName, preprocessingOf, specFromName, type Preprocessing, type ResNetSpec } from './spec.js';
 
 export interface NetworkOptions {
@@ -21,7 +22,8 @@ export interface NetworkOptions {
 
 export interface Network {
   name: string;
-  spec: ResNetSpec;
+  /** The zoo structure, or undefined for a network built from a framework config (Keras Sequential). */
+  spec: ResNetSpec | undefined;
   naming: string;
   graph: Graph;
   preprocessing: Preprocessing;
@@ -71,6 +73,13 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
 /** Recognises (or takes from --arch) the checkpoint's architecture and builds its Graph. */
 export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions = {}): Network {
   const { source, path, prefix, unknownKernels } = plainParamSource(ckpt, options.stateDictKey);
+  const config = ckpt.config as { class_name?: string } | undefined;
+  if (ckpt.framework === 'keras' && (options.arch === undefined || options.arch === 'auto') && config?.class_name === 'Sequential') {
+    const graph = buildKerasSequential(config, source);
+    const [, h, w] = graph.inputShape;
+    const preprocessing: Preprocessing = { inputSize: [h, w], layout: 'NHWC', mean: [0, 0, 0], std: [1, 1, 1], resize: h, crop: h };
+    return { name: 'keras_sequential', spec: undefined, naming: 'keras', graph, preprocessing, assumptions: ['built from the Keras model_config (Sequential); input and output are NHWC'], stateDictPath: path, prefix };
+  }
   let spec: ResNetSpec;
   let assumptions: string[] = [];
   if (options.arch !== undefined && options.arch !== 'auto') {

@@ -26,7 +26,7 @@ export interface ResNetSpec {
 
 export interface Preprocessing {
   inputSize: [number, number];
-  layout: 'NCHW';
+  layout: 'NCHW' | 'NHWC';
   mean: [number, number, number];
   std: [number, number, number];
   resize: number;

@@ -24,7 +24,7 @@ export function formatInspect(r: InspectReport, showTensors: boolean): string {
   lines.push(`  size        ${humanBytes(r.byteSize)}, ${r.tensorCount} tensors, ${humanBytes(r.tensorBytes)} of tensor data`);
   lines.push(`  state dict  ${r.stateDict === null ? '(none found)' : r.stateDict === '' ? '(top level)' : r.stateDict}${r.dataParallel ? ", DataParallel 'module.' prefix" : ''}`);
   const a = r.architecture;
-  lines.push(`  network     ${a === null ? `not recognised (${r.architectureError ?? 'unknown'})` : `${a.name} (${a.family}, ${a.block} blocks [${a.layers.join(', ')}], ${a.numClasses} classes)`}`);
+  lines.push(`  network     ${a === null ? `not recognised (${r.architectureError ?? 'unknown'})` : a.family === undefined ? a.name : `${a.name} (${a.family}, ${a.block} blocks [${(a.layers ?? []).join(', ')}], ${a.numClasses} classes)`}`);
   if (a !== null) for (const x of a.assumptions) lines.push(`  assumed     ${x}`);
   lines.push(`  DO-Conv     ${r.doconvLayers.length} layer(s)`);
   if (r.doconvLayers.length > 0) {

@@ -1,4 +1,4 @@
-import type { Graph, GraphNode } from '../graph/ir.js';
+import { inferShapes, type Graph, type GraphNode } from '../graph/ir.js';
 import { ProtoMessage } from '../formats/protobuf.js';
 import { encodeFloat32, Tensor, toFloat32 } from '../tensor/tensor.js';
 import { VERSION } from '../version.js';
@@ -73,26 +73,44 @@ export function buildOnnxModel(graph: Graph, options: OnnxOptions = {}): ProtoMe
   const zeros = (n: number) => Tensor.fromFloat32(new Float32Array(n), [n]);
 
   const castIn = fp16 && !options.fp16Io;
+  const nhwc = graph.ioLayout === 'NHWC';
+  const shapes = inferShapes(graph);
+  const outRank = shapes.get(graph.output)!.length;
+  const outputName = outRank === 4 ? 'output' : 'logits';
   const rename = new Map<string, string>();
   const valueName = (v: string) => rename.get(v) ?? v;
+  let current = 'input';
   if (castIn) {
-    g.message(1, node('Cast', 'input.cast', ['input'], ['input.fp16'], [{ name: 'to', int: FLOAT16 }]));
-    rename.set(graph.input, 'input.fp16');
+    g.message(1, node('Cast', 'input.cast', [current], ['input.fp16'], [{ name: 'to', int: FLOAT16 }]));
+    current = 'input.fp16';
   }
-  const finalName = castIn ? 'logits.fp16' : 'logits';
+  if (nhwc) {
+    g.message(1, node('Transpose', 'input.to_nchw', [current], ['input.nchw'], [{ name: 'perm', ints: [0, 3, 1, 2] }]));
+    current = 'input.nchw';
+  }
+  rename.set(graph.input, current);
+  const backToNhwc = nhwc && outRank === 4;
+  const finalName = castIn || backToNhwc ? `${outputName}.pre` : outputName;
   for (const n of graph.nodes) {
     const out = n.output === graph.output ? finalName : n.output;
     g.message(1, emitNode(n, n.inputs.map(valueName), out, addInit, ones, zeros));
   }
-  if (castIn) g.message(1, node('Cast', 'logits.cast', [finalName], ['logits'], [{ name: 'to', int: FLOAT }]));
+  let tail = finalName;
+  if (backToNhwc) {
+    const next = castIn ? `${outputName}.nhwc` : outputName;
+    g.message(1, node('Transpose', 'output.to_nhwc', [tail], [next], [{ name: 'perm', ints: [0, 2, 3, 1] }]));
+    tail = next;
+  }
+  if (castIn) g.message(1, node('Cast', `${outputName}.cast`, [tail], [outputName], [{ name: 'to', int: FLOAT }]));
   g.string(2, options.graphName ?? 'doconv_zoo');
   for (const init of initializers) g.message(5, init);
   const [c, h, w] = graph.inputShape;
   const spatial: (number | string)[] = options.fixedInputSize === false ? ['height', 'width'] : [h, w];
-  g.message(11, valueInfo('input', ioType, ['batch', c, ...spatial]));
-  const last = graph.nodes[graph.nodes.length - 1]!;
-  const classes = last.op.kind === 'Dense' ? last.op.weight.shape[0]! : 'classes';
-  g.message(12, valueInfo('logits', ioType, ['batch', classes]));
+  g.message(11, valueInfo('input', ioType, nhwc ? ['batch', ...spatial, c] : ['batch', c, ...spatial]));
+  const outShape = shapes.get(graph.output)!;
+  const dims: (number | string)[] = outShape.map((d, i) => (i === 0 ? 'batch' : options.fixedInputSize === false && i >= 2 ? `out_${i}` : d));
+  if (backToNhwc) dims.push(dims.splice(1, 1)[0]!);
+  g.message(12, valueInfo(outputName, ioType, dims));
 
   const model = new ProtoMessage()
     .int(1, IR_VERSION)

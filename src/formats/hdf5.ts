@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { DoconvError } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
 
@@ -42,4 +43,39 @@ export function hdf5DType(meta: { type: number; size: number; signed: boolean; l
     if (t !== undefined) return t;
   }
   throw new DoconvError('DTYPE_UNSUPPORTED', `HDF5 dataset of class ${meta.type}, ${meta.size} bytes is not supported`, { key: where });
+}
+
+/**
+ * Runs synchronous HDF5 work with the library's diagnostics (HDF5-DIAG stacks that it writes to fd 2
+ * through fs.writeSync) captured instead of printed: a damaged file must give one line, not forty.
+ * The capture spans exactly this synchronous call. Returns the result and the captured text.
+ */
+export function quietHdf5<T>(fn: () => T): { value: T; diagnostics: string } {
+  const original = fs.writeSync;
+  const captured: string[] = [];
+  const patched = function (this: unknown, fd: number, data: unknown, ...rest: unknown[]): number {
+    if (fd !== 2) return (original as (...a: unknown[]) => number).call(fs, fd, data, ...rest);
+    if (typeof data === 'string') {
+      captured.push(data);
+      return Buffer.byteLength(data);
+    }
+    const bytes = data as Uint8Array;
+    const offset = (rest[0] as number | undefined) ?? 0;
+    const length = (rest[1] as number | undefined) ?? bytes.byteLength - offset;
+    if (captured.length < 200) captured.push(Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString('utf8'));
+    return length;
+  };
+  fs.writeSync = patched as typeof fs.writeSync;
+  try {
+    return { value: fn(), diagnostics: captured.join('') };
+  } finally {
+    fs.writeSync = original;
+  }
+}
+
+/** The most specific reason in an HDF5-DIAG stack (its last 'minor:' line), for one-line errors. */
+export function hdf5Reason(diagnostics: string): string {
+  const minors = [...diagnostics.matchAll(/#\d+: .*? in (\w+)\(\): ([^\n]+)/g)];
+  const last = minors[minors.length - 1];
+  return last ? `${last[2]!.trim()} (${last[1]})` : 'the HDF5 library could not read it';
 }

@@ -29,6 +29,11 @@ export interface Graph {
   /** [C, H, W] the network was built for; the batch dimension is dynamic. */
   inputShape: [number, number, number];
   nodes: GraphNode[];
+  /**
+   * The layout callers feed (default NCHW). The graph itself always computes in NCHW; for NHWC
+   * (Keras' channels_last) the emitters add one transpose at the input, and one at a 4-D output.
+   */
+  ioLayout?: 'NCHW' | 'NHWC';
 }
 
 /** Shape inference for NCHW tensors, batch as -1. Throws naming the node whose shapes do not fit. */

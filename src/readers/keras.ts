@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DoconvError } from '../errors.js';
 import type { ByteSource } from '../formats/byte-source.js';
-import { hdf5, hdf5DType } from '../formats/hdf5.js';
+import { hdf5, hdf5DType, hdf5Reason, quietHdf5 } from '../formats/hdf5.js';
 import { PyDict } from '../formats/pickle-values.js';
 import { ZipReader } from '../formats/zip.js';
 import { DTYPE_SIZE } from '../tensor/dtype.js';
@@ -14,27 +14,40 @@ import type { ReadResult } from './read-result.js';
 type H5File = InstanceType<ReturnType<typeof hdf5>['h5']['File']>;
 type H5Group = ReturnType<H5File['get']>;
 
-/** Opens bytes as an HDF5 file (h5wasm's node build reads real files: a private temporary one). */
+/**
+ * Opens bytes as an HDF5 file (h5wasm's node build reads real files: a private temporary one) and
+ * runs `fn` on it with the library's diagnostics captured; any failure inside the library becomes a
+ * DoconvError carrying its most specific reason.
+ */
 function withHdf5<T>(bytes: Uint8Array, fn: (f: H5File) => T): T {
   const { h5 } = hdf5();
   const tmp = join(tmpdir(), `doconv-zoo-${process.pid}-${randomBytes(6).toString('hex')}.h5`);
   writeFileSync(tmp, bytes, { mode: 0o600 });
   let file: H5File | undefined;
-  try {
+  let failure: unknown;
+  const { value, diagnostics } = quietHdf5(() => {
     try {
       file = new h5.File(tmp, 'r');
+      if (file.file_id < 0n) return undefined;
+      return fn(file);
     } catch (err) {
-      throw new DoconvError('CORRUPT', `HDF5 library cannot open the file: ${(err as Error).message}`, { offset: 0 });
+      failure = err;
+      return undefined;
+    } finally {
+      try {
+        if (file !== undefined && file.file_id >= 0n) file.close();
+      } catch {
+        // closing a damaged file can fail; the temporary file goes regardless
+      }
+      rmSync(tmp, { force: true });
     }
-    return fn(file);
-  } finally {
-    try {
-      file?.close();
-    } catch {
-      // closing a damaged file can fail; the temporary file goes regardless
-    }
-    rmSync(tmp, { force: true });
+  });
+  if (failure instanceof DoconvError) throw failure;
+  if (failure !== undefined || file === undefined || file.file_id < 0n) {
+    const reason = diagnostics !== '' ? hdf5Reason(diagnostics) : failure instanceof Error ? failure.message : 'cannot open the file';
+    throw new DoconvError('CORRUPT', `damaged or unsupported HDF5 file: ${reason}`, { offset: 0 });
   }
+  return value as T;
 }
 
 function attrValue(obj: { attrs: Record<string, { value: unknown }> }, name: string): unknown {

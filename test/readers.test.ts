@@ -11,12 +11,16 @@ import { fixture } from './helpers/paths.js';
 
 type Expected = Record<string, { tensors: [string, number[], string][] }>;
 const expected = JSON.parse(readFileSync(fixture('realworld', 'EXPECTED.json'), 'utf8')) as Expected;
-const torchFiles = Object.keys(expected).filter((f) => /\.(pth?|th|pt)$/.test(f));
+const realFiles = Object.keys(expected);
 
-describe('real-world PyTorch files (../shared/fixtures/realworld)', () => {
-  it('has PyTorch files to check', () => expect(torchFiles.length).toBeGreaterThan(0));
+describe('real-world files of every framework (../shared/fixtures/realworld)', () => {
+  it('has files of all three frameworks to check', () => {
+    expect(realFiles.some((f) => /\.(pth?|th)$/.test(f))).toBe(true);
+    expect(realFiles.some((f) => /\.(h5|keras)$/.test(f))).toBe(true);
+    expect(realFiles.some((f) => /\.params$/.test(f))).toBe(true);
+  });
 
-  it.each(torchFiles)('%s: lists exactly the tensors EXPECTED.json lists', async (file) => {
+  it.each(realFiles)('%s: lists exactly the tensors EXPECTED.json lists', async (file) => {
     const report = await inspectFile(fixture('realworld', file));
     const ours = report.tensors.map((t) => [t.name, t.shape, t.dtype]);
     const sortKey = (a: unknown[]) => String(a[0]);
