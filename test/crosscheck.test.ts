@@ -3,7 +3,7 @@
 // load_state_dict(strict=True) and must reproduce them. Skipped off CI without Python; on CI
 // (CI=true) a missing Python fails the run.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writePth } from '../src/emit/pth.js';
@@ -64,6 +64,22 @@ async function generatedCases(): Promise<Case[]> {
   return (JSON.parse(readFileSync(manifestPath, 'utf8')) as { cases: Case[] }).cases;
 }
 
+const GLUON_GENERATOR = join(ROOT, 'scripts', 'reference', 'make_gluon_cases.py');
+const GLUON_NETWORKS = join(ROOT, 'scripts', 'reference', 'gluon_networks.py');
+const GLUON_CACHE = join(CACHE, 'gluon');
+
+/** GluonCV-named cases, regenerated when their generator or torch mirrors change. */
+async function gluonCases(): Promise<Case[]> {
+  const stamp = join(GLUON_CACHE, 'generator.sha256');
+  const hash = createHash('sha256').update(readFileSync(GLUON_GENERATOR)).update(readFileSync(GLUON_NETWORKS)).digest('hex');
+  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
+    const r = await runPythonAsync([GLUON_GENERATOR, GLUON_CACHE]);
+    if (r.status !== 0) throw new Error(`make_gluon_cases.py failed:\n${r.stderr}`);
+    writeFileSync(stamp, hash);
+  }
+  return (JSON.parse(readFileSync(join(GLUON_CACHE, 'gluon_manifest.json'), 'utf8')) as { cases: Case[] }).cases;
+}
+
 describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`, () => {
   const out = tempDir();
 
@@ -105,6 +121,24 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     expect(v.weightsOnly).toBe(true);
     expect(v.relError).toBeLessThan(1e-4);
     expect(v.top1Agree).toBe(true);
+  });
+
+  describe('GluonCV-named DO-Conv networks (.params), reference fused by a NumPy transcription of do_conv_gluoncv.py', () => {
+    let cases: Case[] = [];
+    beforeAll(async () => {
+      cases = await gluonCases();
+    });
+    it.each(['resnet50_v1', 'resnet50_v2', 'resnext50_32x4d', 'resnet18_v1', 'resnet18_v2'])('%s: detected, ONNX passes the checker, onnxruntime within 1e-4 of the torch mirror', async (name) => {
+      const c = cases.find((x) => x.name === name)!;
+      const file = join(GLUON_CACHE, c.file);
+      expect((await inspectFile(file)).architecture?.name).toBe(name);
+      const onnx = join(out, `gluon_${name}.onnx`);
+      convert(file, onnx);
+      expect(JSON.parse(runPython([CHECKER, onnx]).stdout).ok).toBe(true);
+      const r = await runOnNpy(onnx, join(GLUON_CACHE, c.input!), join(GLUON_CACHE, c.expected!));
+      expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+      expect(r.top1).toEqual(r.refTop1);
+    });
   });
 
   describe('generated full-size networks and checkpoint variants', () => {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectTorchvisionResNet } from '../src/arch/detect.js';
+import { detectGluonResNet, detectTorchvisionResNet } from '../src/arch/detect.js';
+import { gluonNaming } from '../src/arch/naming-gluon.js';
 import { torchvisionNaming } from '../src/arch/naming-torchvision.js';
 import { buildResNet, expectedParams } from '../src/arch/resnet.js';
 import { archName, specFromName } from '../src/arch/spec.js';
@@ -125,6 +126,28 @@ describe('architecture detection from torchvision keys and shapes', () => {
     const d = detectTorchvisionResNet(sourceOf(params))!;
     expect(archName(d.spec)).toBe(name);
     expect(d.spec).toEqual(specFromName(name));
+  });
+
+  const GLUON_ZOO = ['18', '34', '50', '101', '152'].flatMap((d) => [`resnet${d}_v1`, `resnet${d}_v1b`, `resnet${d}_v2`]).concat(['resnext50_32x4d']);
+  it.each(GLUON_ZOO)('recognises %s from GluonCV model-zoo names', async (name) => {
+    const spec = specFromName(name);
+    const params = expectedParams(spec, gluonNaming(spec), zeros);
+    const d = detectGluonResNet(sourceOf(params))!;
+    expect(archName(d.spec)).toBe(name);
+    const { graph } = buildResNet(d.spec, sourceOf(params), gluonNaming(d.spec));
+    expect(inferShapes(graph).get(graph.output)).toEqual([-1, 1000]);
+  });
+
+  it('spells GluonCV names as save_parameters writes them', async () => {
+    const v1 = gluonNaming(specFromName('resnet50_v1'));
+    expect(v1.key('s0.b0.conv2', 'weight')).toBe('features.4.0.body.3.weight');
+    expect(v1.key('s3.b2.bn3', 'var')).toBe('features.7.2.body.7.running_var');
+    expect(v1.key('s1.b0.down.bn', 'gamma')).toBe('features.5.0.downsample.1.gamma');
+    const v2 = gluonNaming(specFromName('resnet50_v2'));
+    expect(v2.key('stem.bn_data', 'mean')).toBe('features.0.running_mean');
+    expect(v2.key('s0.b0.down.conv', 'weight')).toBe('features.5.0.downsample.weight');
+    expect(v2.key('head.bn', 'beta')).toBe('features.9.beta');
+    expect(gluonNaming(specFromName('resnet50_v1b')).key('s2.b1.bn2', 'beta')).toBe('layer3.1.bn2.beta');
   });
 
   it('says what it assumed when torchvision names cannot tell v1 from v1b', async () => {

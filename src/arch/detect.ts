@@ -1,7 +1,7 @@
 import { DoconvError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ParamSource } from './naming.js';
-import type { ResNetSpec } from './spec.js';
+import type { ResNetFamily, ResNetSpec } from './spec.js';
 
 export interface Detection {
   spec: ResNetSpec;
@@ -58,4 +58,42 @@ export function detectTorchvisionResNet(source: ParamSource): Detection | undefi
   }
   if (!hasShortcuts) assumptions.push('no downsample branches: taken as a Plain network (no shortcuts)');
   return { spec, naming: 'torchvision', assumptions };
+}
+
+/**
+ * Recognises GluonCV model-zoo names (see naming-gluon.ts): ResNetV1 / ResNeXt (`features.4.0.body.0`),
+ * ResNetV2 (`features.5.0.conv1`, an input BatchNorm at features.0) and ResNetV1b (torchvision-like
+ * names with gamma/beta). Returns undefined when the keys are not GluonCV's.
+ */
+export function detectGluonResNet(source: ParamSource): { spec: ResNetSpec; assumptions: string[] } | undefined {
+  const keys = source.keys();
+  if (keys.includes('conv1.weight') && keys.includes('bn1.gamma')) {
+    // ResNetV1b: torchvision's layout under Gluon's BatchNorm names.
+    const renamed = new Map<string, Tensor>();
+    for (const k of keys) renamed.set(k.replace(/\.gamma$/, '.weight').replace(/\.beta$/, '.bias'), source.get(k)!);
+    const d = detectTorchvisionResNet({ get: (k) => renamed.get(k), keys: () => [...renamed.keys()] });
+    return d === undefined ? undefined : { spec: d.spec, assumptions: d.spec.groups > 1 ? [] : ['GluonCV ResNetV1b names (conv1, layer1..., fc)'] };
+  }
+  if (!keys.includes('output.weight') || (!keys.includes('features.0.weight') && !keys.includes('features.0.running_mean'))) return undefined;
+  const v2 = keys.includes('features.0.running_mean') && !keys.includes('features.0.weight');
+  const base = v2 ? 5 : 4;
+  const blocks: number[] = [];
+  for (const k of keys) {
+    const m = /^features\.(\d+)\.(\d+)\./.exec(k);
+    if (m === null) continue;
+    const s = Number(m[1]) - base;
+    if (s < 0) continue;
+    blocks[s] = Math.max(blocks[s] ?? 0, Number(m[2]) + 1);
+  }
+  if (blocks.length === 0 || blocks.some((b) => b === undefined)) return undefined;
+  const first = (name: string) => source.get(`features.${base}.0.${name}`);
+  const bottleneck = v2 ? first('conv3.weight') !== undefined : first('body.6.weight') !== undefined;
+  const c2 = (v2 ? first('conv2.weight') : first('body.3.weight'))?.shape;
+  if (c2 === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', 'GluonCV names without the first block\'s 3x3 convolution', { key: `features.${base}.0` });
+  const groups = bottleneck ? c2[0]! / c2[1]! : 1;
+  const widthPerGroup = bottleneck ? (c2[0]! * 64) / (64 * groups) : 64;
+  const numClasses = source.get('output.weight')!.shape[0]!;
+  const family: ResNetFamily = v2 ? 'resnet_v2' : groups > 1 ? 'resnet_v1b' : 'resnet_v1';
+  const spec: ResNetSpec = { family, block: bottleneck ? 'bottleneck' : 'basic', layers: blocks, groups, widthPerGroup, numClasses, stem: 'imagenet' };
+  return { spec, assumptions: [`GluonCV ${v2 ? 'ResNetV2' : groups > 1 ? 'ResNeXt' : 'ResNetV1'} names (features.N..., output)`] };
 }

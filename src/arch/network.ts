@@ -5,7 +5,8 @@ import { DoconvError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DoConvLayer } from '../doconv/layer.js';
-import { detectTorchvisionResNet } from './detect.js';
+import { detectGluonResNet, detectTorchvisionResNet } from './detect.js';
+import { gluonNaming } from './naming-gluon.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
@@ -82,11 +83,12 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
   }
   let spec: ResNetSpec;
   let assumptions: string[] = [];
+  const gluon = ckpt.framework === 'gluon';
   if (options.arch !== undefined && options.arch !== 'auto') {
-    const fc = source.get('fc.weight');
+    const fc = source.get('fc.weight') ?? source.get('output.weight');
     spec = specFromName(options.arch, fc?.shape[0] ?? 1000);
   } else {
-    const d = detectTorchvisionResNet(source);
+    const d = gluon ? detectGluonResNet(source) : detectTorchvisionResNet(source);
     if (d === undefined) {
       throw new DoconvError(
         'BAD_ARGUMENT',
@@ -98,7 +100,8 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
     assumptions = d.assumptions;
   }
   const preprocessing = preprocessingOf(spec);
-  const built = buildResNet(spec, source, torchvisionNaming, options.inputSize ?? preprocessing.inputSize);
+  const naming = gluon ? gluonNaming(spec) : torchvisionNaming;
+  const built = buildResNet(spec, source, naming, options.inputSize ?? preprocessing.inputSize);
   for (const [key, layer] of unknownKernels) if (built.used.has(key)) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
-  return { name: archName(spec), spec, naming: torchvisionNaming.name, graph: built.graph, preprocessing, assumptions, stateDictPath: path, prefix };
+  return { name: archName(spec), spec, naming: naming.name, graph: built.graph, preprocessing, assumptions, stateDictPath: path, prefix };
 }

@@ -23,7 +23,9 @@ export function buildResNet(spec: ResNetSpec, source: ParamSource, naming: Namin
   const size = inputSize ?? (spec.stem === 'cifar' ? [32, 32] : [224, 224]);
   let x = 'input';
   const v2 = spec.family === 'resnet_v2';
-  if (v2) x = b.bn('stem.bn_data', x, 3, true);
+  // v2's input BatchNorm has scale=False, center=False: MXNet runs it with fix_gamma (gamma read as 1
+  // whatever is stored) and a beta that never trains; the stored gamma is consumed but not used.
+  if (v2) x = b.bn('stem.bn_data', x, 3, true, true);
   if (spec.stem === 'imagenet') {
     x = b.conv('stem.conv', x, 3, 64, 7, 2, 3);
   } else {
@@ -84,8 +86,9 @@ class Builder {
     return this.node(name, { kind: 'Conv', weight, ...(bias ? { bias } : {}), stride: [stride, stride], pads, dilation: [1, 1], groups }, [x]);
   }
 
-  bn(name: string, x: string, c: number, affineOptional = false): string {
-    const scale = this.param(name, 'gamma', [c], affineOptional);
+  bn(name: string, x: string, c: number, affineOptional = false, fixGamma = false): string {
+    const stored = this.param(name, 'gamma', [c], affineOptional);
+    const scale = fixGamma ? undefined : stored;
     const shift = this.param(name, 'beta', [c], affineOptional);
     const mean = this.param(name, 'mean', [c])!;
     const variance = this.param(name, 'var', [c])!;

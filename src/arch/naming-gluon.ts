@@ -1,0 +1,58 @@
+import type { NamingScheme, ParamRole } from './naming.js';
+import type { ResNetSpec } from './spec.js';
+
+const BN: Record<ParamRole, string> = { weight: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'running_mean', var: 'running_var' };
+
+/** Body positions of GluonCV's V1 blocks (and ResNeXt's): conv, BN, ReLU, conv, BN, ReLU, conv, BN. */
+const V1_BODY: Record<string, number> = { conv1: 0, bn1: 1, conv2: 3, bn2: 4, conv3: 6, bn3: 7 };
+
+/**
+ * GluonCV model-zoo parameter names as `save_parameters` writes them (gluoncv/model_zoo/resnet.py,
+ * resnetv1b.py, resnext.py):
+ * - ResNetV1 and ResNeXt: features.0 (conv), features.1 (BN), features.{4+s}.{b}.body.{0,1,3,4,6,7},
+ *   features.{4+s}.{b}.downsample.{0,1}, output;
+ * - ResNetV2: features.0 (input BN), .1 (conv), .2 (BN), features.{5+s}.{b}.{bn1,conv1,...,downsample},
+ *   features.{5+stages} (final BN), output;
+ * - ResNetV1b: torchvision's names (conv1, bn1, layer{s+1}.{b}.*, downsample.{0,1}, fc) with
+ *   gamma/beta/running_mean/running_var.
+ */
+export function gluonNaming(spec: ResNetSpec): NamingScheme {
+  const stages = spec.layers.length;
+  if (spec.family === 'resnet_v1b' && spec.groups === 1) {
+    return {
+      name: 'gluoncv-v1b',
+      key(struct, role) {
+        const r = BN[role];
+        if (struct === 'stem.conv') return `conv1.${r}`;
+        if (struct === 'stem.bn') return `bn1.${r}`;
+        if (struct === 'head.fc') return `fc.${r}`;
+        const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct)!;
+        const layer = `layer${Number(m[1]) + 1}.${m[2]}`;
+        if (m[3] === 'down.conv') return `${layer}.downsample.0.${r}`;
+        if (m[3] === 'down.bn') return `${layer}.downsample.1.${r}`;
+        return `${layer}.${m[3]}.${r}`;
+      },
+    };
+  }
+  const v2 = spec.family === 'resnet_v2';
+  const stageBase = v2 ? 5 : 4;
+  return {
+    name: v2 ? 'gluoncv-v2' : 'gluoncv-v1',
+    key(struct, role) {
+      const r = BN[role];
+      if (struct === 'head.fc') return `output.${r}`;
+      if (struct === 'stem.bn_data') return `features.0.${r}`;
+      if (struct === 'stem.conv') return `features.${v2 ? 1 : 0}.${r}`;
+      if (struct === 'stem.bn') return `features.${v2 ? 2 : 1}.${r}`;
+      if (struct === 'head.bn') return `features.${stageBase + stages}.${r}`;
+      const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
+      if (m === null) throw new Error(`no GluonCV name for ${struct}`);
+      const block = `features.${stageBase + Number(m[1])}.${m[2]}`;
+      const part = m[3]!;
+      if (v2) return part === 'down.conv' ? `${block}.downsample.${r}` : `${block}.${part}.${r}`;
+      if (part === 'down.conv') return `${block}.downsample.0.${r}`;
+      if (part === 'down.bn') return `${block}.downsample.1.${r}`;
+      return `${block}.body.${V1_BODY[part]}.${r}`;
+    },
+  };
+}
