@@ -8,6 +8,10 @@ import { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.j
 import { networkFromCheckpoint, type Network } from './arch/network.js';
 import { buildOnnxModel, writeOnnx } from './emit/onnx.js';
 import { writeNpz } from './emit/npz.js';
+import { writeGluonParams } from './emit/gluon-params.js';
+import { writeKerasH5 } from './emit/keras-h5.js';
+import { neutralModules, type NeutralModule } from './emit/modules.js';
+import { hdf5Ready } from './formats/hdf5.js';
 import { foldBatchNorm } from './graph/passes/fold-batchnorm.js';
 import { inferShapes } from './graph/ir.js';
 import type { ProtoMessage } from './formats/protobuf.js';
@@ -119,6 +123,20 @@ function flattenedRoot(ckpt: Checkpoint, key: string | undefined): PyDict {
   return out;
 }
 
+const TORCH_ROLE: Record<string, string> = { weight: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', mean: 'running_mean', var: 'running_var' };
+
+/** Neutral modules as a PyTorch state dict (`<module>.weight`, BatchNorm `running_mean`...). */
+function torchStateDict(modules: readonly NeutralModule[]): PyDict {
+  const d = new PyDict(true);
+  for (const m of modules) {
+    for (const [role, t] of m.params) {
+      const leaf = m.kind === 'other' ? role : TORCH_ROLE[role] ?? role;
+      d.set(m.name === '' ? leaf : `${m.name}.${leaf}`, t);
+    }
+  }
+  return d;
+}
+
 function castTensor(t: Tensor, dtype: DType): Tensor {
   if (!isFloatDType(t.dtype) || t.dtype === dtype) return t;
   return Tensor.fromFloat32(toFloat32(t), t.shape, dtype);
@@ -132,8 +150,8 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
   if (to === 'onnx') return convertToOnnx(input, output, options, started);
-  if (to !== 'pth' && to !== 'safetensors' && to !== 'npz') {
-    throw new DoconvError('BAD_ARGUMENT', `--to ${to} is not supported yet; this version writes onnx, pth, safetensors and npz`, { file: output });
+  if (to === 'tfjs') {
+    throw new DoconvError('BAD_ARGUMENT', `--to tfjs is not supported yet; this version writes onnx, pth, safetensors, npz, keras-h5 and gluon-params`, { file: output });
   }
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) throw new DoconvError('BAD_ARGUMENT', `--dtype must be a floating-point type, got ${options.dtype}`);
   const kernels = kernelOverrides(options);
@@ -146,12 +164,33 @@ export async function convertCheckpoint(input: string, output: string, options: 
       progress(`fusing ${ckpt.layers.length} DO-Conv layers`);
       fuseLayersInPlace(ckpt.layers, options.dtype !== undefined ? { dtype: options.dtype } : {});
     }
+    if (options.keepDoconv && (to === 'keras-h5' || to === 'gluon-params' || (to === 'pth' && ckpt.framework !== 'pytorch'))) {
+      throw new DoconvError('BAD_ARGUMENT', `--keep-doconv across frameworks (${ckpt.framework} -> ${to}) is not supported in this version; write the fused checkpoint instead`, { file: input });
+    }
+    const notes = [...ckpt.notes];
+    const crossFramework = to === 'keras-h5' || to === 'gluon-params' || (to === 'pth' && ckpt.framework !== 'pytorch');
+    if (crossFramework) {
+      // Another framework's checkpoint: parameters regrouped by layer and spelled in its names and layouts.
+      const modules = neutralModules(ckpt);
+      if (options.dtype !== undefined) for (const m of modules) for (const [k, t] of m.params) m.params.set(k, castTensor(t, options.dtype));
+      progress(`writing ${modules.length} layers to ${output}`);
+      let tensorsOut: number;
+      if (to === 'keras-h5') {
+        await hdf5Ready();
+        tensorsOut = writeKerasH5(output, modules);
+        if (modules.some((m) => [...m.params.values()].some((t) => t.dtype !== 'float32'))) notes.push('Keras HDF5 output is float32 (h5wasm writes no float16)');
+      } else if (to === 'gluon-params') tensorsOut = writeGluonParams(output, modules);
+      else tensorsOut = writePth(output, torchStateDict(modules)).tensors;
+      return {
+        input, output, from: ckpt.format, to, fusedLayers: options.keepDoconv ? 0 : ckpt.layers.length, tensorsIn: ckpt.tensors.length, tensorsOut,
+        bytesOut: statSync(output).size, dropped: [], notes, toolVersion: VERSION, seconds: (performance.now() - started) / 1000,
+      };
+    }
     const root: PyValue = options.flatten ? flattenedRoot(ckpt, options.stateDictKey) : ckpt.root;
     if (options.dtype !== undefined) mapTensors(root, (t) => castTensor(t, options.dtype!));
     const tensors = collectTensors(root);
     progress(`writing ${tensors.length} tensors to ${output}`);
     let dropped: string[] = [];
-    const notes = [...ckpt.notes];
     if (to === 'pth') dropped = writePth(output, root).dropped;
     else if (to === 'safetensors') writeSafetensors(output, tensors, { source: input, converter: `doconv-zoo ${VERSION}` });
     else {

@@ -36,7 +36,8 @@ Commands:
             .npy batch and write the output as .npy.
 
 Options:
-  -o, --output OUT        Output file; its extension picks the format (.pth .safetensors .npz).
+  -o, --output OUT        Output file; its extension picks the format (.onnx .pth .safetensors .npz
+                          .h5 for keras-h5, .params for gluon-params).
   --to FORMAT             Output format, overriding the extension.
   --from FRAMEWORK        Read the input as this framework (default: recognised from content).
   --kernel NAME=MxN       Kernel shape of a layer whose M*N is not square (a state dict does not
