@@ -11,6 +11,9 @@ import { writeNpz } from './emit/npz.js';
 import { writeGluonParams } from './emit/gluon-params.js';
 import { writeKerasH5 } from './emit/keras-h5.js';
 import { neutralModules, type NeutralModule } from './emit/modules.js';
+import { doconvTensors, neutralDoConv } from './doconv/translate.js';
+import type { DoConvLayer } from './doconv/layer.js';
+import { kerasOwner } from './arch/keras-sequential.js';
 import { hdf5Ready } from './formats/hdf5.js';
 import { foldBatchNorm } from './graph/passes/fold-batchnorm.js';
 import { inferShapes } from './graph/ir.js';
@@ -123,6 +126,30 @@ function flattenedRoot(ckpt: Checkpoint, key: string | undefined): PyDict {
   return out;
 }
 
+/** The module a DO-Conv layer's tensors are grouped under by neutralModules. */
+function layerModuleName(layer: DoConvLayer): string {
+  if (layer.pairing === 'keras') return kerasOwner(layer.keys.W);
+  const key = layer.keys.W.replace(/^(arg|aux):/, '').replace(/^module\./, '');
+  return key.replace(layer.pairing === 'pytorch' ? /\.?W$/ : /[._]?weight$/, '');
+}
+
+/**
+ * --keep-doconv into another framework: each DO-Conv layer's module becomes its unfused tensors in
+ * the target's names, layouts and creation order (neutralDoConv refuses what is not exact).
+ */
+function withUnfusedLayers(modules: NeutralModule[], ckpt: Checkpoint, target: Framework): NeutralModule[] {
+  const byName = new Map(ckpt.layers.map((l) => [layerModuleName(l), l]));
+  return modules.map((m) => {
+    const layer = byName.get(m.name);
+    if (layer === undefined) return m;
+    const tensors = doconvTensors(neutralDoConv(layer, ckpt.framework, target), target);
+    const bias = layer.keys.bias === undefined ? undefined : (layer.container.get(layer.keys.bias) as Tensor);
+    // creation order: PyTorch W, D, d_diag, bias; Keras kernel, bias, D; Gluon weight, bias, D
+    if (bias !== undefined) tensors.splice(target === 'pytorch' ? tensors.length : 1, 0, ['bias', bias]);
+    return { name: m.name, kind: 'other', params: new Map(tensors) };
+  });
+}
+
 const TORCH_ROLE: Record<string, string> = { weight: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', mean: 'running_mean', var: 'running_var' };
 
 /** Neutral modules as a PyTorch state dict (`<module>.weight`, BatchNorm `running_mean`...). */
@@ -164,14 +191,12 @@ export async function convertCheckpoint(input: string, output: string, options: 
       progress(`fusing ${ckpt.layers.length} DO-Conv layers`);
       fuseLayersInPlace(ckpt.layers, options.dtype !== undefined ? { dtype: options.dtype } : {});
     }
-    if (options.keepDoconv && (to === 'keras-h5' || to === 'gluon-params' || (to === 'pth' && ckpt.framework !== 'pytorch'))) {
-      throw new DoconvError('BAD_ARGUMENT', `--keep-doconv across frameworks (${ckpt.framework} -> ${to}) is not supported in this version; write the fused checkpoint instead`, { file: input });
-    }
     const notes = [...ckpt.notes];
     const crossFramework = to === 'keras-h5' || to === 'gluon-params' || (to === 'pth' && ckpt.framework !== 'pytorch');
     if (crossFramework) {
       // Another framework's checkpoint: parameters regrouped by layer and spelled in its names and layouts.
-      const modules = neutralModules(ckpt);
+      let modules = neutralModules(ckpt);
+      if (options.keepDoconv) modules = withUnfusedLayers(modules, ckpt, to === 'keras-h5' ? 'keras' : to === 'gluon-params' ? 'gluon' : 'pytorch');
       if (options.dtype !== undefined) for (const m of modules) for (const [k, t] of m.params) m.params.set(k, castTensor(t, options.dtype));
       progress(`writing ${modules.length} layers to ${output}`);
       let tensorsOut: number;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
@@ -77,3 +78,40 @@ describe('plain checkpoints of every framework', () => {
     }
   });
 });
+
+describe('--keep-doconv across frameworks', () => {
+  it.each([
+    ['keras-h5', 'h5'],
+    ['gluon-params', 'params'],
+  ] as const)('pth -> %s unfused (groups 1): fusing the result later gives the same kernels', async (to, ext) => {
+    const src = fixture('pytorch', 'resnet_basic_1111.pth');
+    const out = join(dir, `kept.${ext}`);
+    await convertCheckpoint(src, out, { keepDoconv: true });
+    const back = await loadCheckpoint(out);
+    const ours = new Map((await fusedKernelsOf(back)).entries());
+    const direct = await fusedKernels(src);
+    expect(ours.size).toBe(to === 'gluon-params' ? direct.size - 3 : direct.size); // Gluon keeps no 1x1 DO-Conv: its weight is the kernel
+    for (const [name, kernel] of ours) expect(relativeError(kernel, direct.get(name)!)).toBeLessThan(1e-6);
+  });
+
+  it('Keras -> Gluon unfused keeps grouped layers (same pairing), and the kernels stay the same', async () => {
+    const src = fixture('layers', 'gluon_layers.params');
+    const out = join(dir, 'kept_gluon.h5');
+    await convertCheckpoint(src, out, { keepDoconv: true });
+    const ours = await fusedKernelsOf(await loadCheckpoint(out));
+    for (const [name, kernel] of await fusedKernels(src)) expect(relativeError(ours.get(name)!, kernel)).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    ['layers/keras_layers.h5', 'pth', /groups = 2: PyTorch pairs D row \(o mod g\)\*ipg \+ c.*Drop --keep-doconv/],
+    ['pytorch/resnext_1111_4x8d.pth', 'params', /groups = 4: .*no unfused pytorch -> gluon translation is exact/],
+  ])('%s -> .%s refuses grouped layers, naming the reason and the fused alternative', async (src, ext, message) => {
+    const out = join(dir, `refused.${ext}`);
+    await expect(convertCheckpoint(fixture(...src.split('/')), out, { keepDoconv: true })).rejects.toThrow(message);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+async function fusedKernelsOf(ckpt: Awaited<ReturnType<typeof loadCheckpoint>>): Promise<Map<string, Tensor>> {
+  return new Map(ckpt.layers.map((l) => [l.name.replace(/^.*\//, '').replace(/\.$/, ''), fuseLayer(l, { layout: 'oihw', dtype: 'float32' })]));
+}

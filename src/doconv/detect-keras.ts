@@ -63,7 +63,11 @@ export function detectKerasLayers(root: PyValue, config: unknown, overrides: rea
   if (!(root instanceof PyDict)) return [];
   const configs = kerasLayerConfigs(config);
   const layers: DoConvLayer[] = [];
-  for (const g of weightGroups(root)) {
+  const groups = weightGroups(root);
+  // Without a config, a 3-D kernel of D_mul 1 and no D is taken as a 1x1 DOConv2D only in a file that
+  // has DOConv2D layers with D (a Conv1D with kernel size 1 has the same shape).
+  const fileHasD = [...root.keys].some((k) => typeof k === 'string' && /(^|\/)D(:\d+)?$/.test(k));
+  for (const g of groups) {
     const cfg = configs.get(g.layer);
     if (cfg !== undefined && cfg.className !== 'DOConv2D') continue;
     let kernelKey: string | undefined;
@@ -91,7 +95,7 @@ export function detectKerasLayers(root: PyValue, config: unknown, overrides: rea
     const D = dKey === undefined ? undefined : root.get(dKey);
     if (!(W instanceof Tensor) || W.shape.length !== 3) continue;
     if (D !== undefined && (!(D instanceof Tensor) || D.shape.length !== 3)) continue;
-    if (cfg === undefined && D === undefined) continue; // a 3-D kernel alone is only a DO-Conv when the config says so
+    if (cfg === undefined && D === undefined && !(fileHasD && W.shape[0] === 1)) continue;
     const [dMul, ipg, outChannels] = W.shape as [number, number, number];
     const ks = cfg?.config.kernel_size as number[] | undefined;
     let area: number;
