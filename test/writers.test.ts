@@ -118,7 +118,7 @@ describe('convert writes what plain networks load', () => {
   });
 
   it('refuses targets this version does not write, and unknown extensions, with the flag to use', async () => {
-    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.h5'), { kernels: ['4=3x1'] })).rejects.toThrow(/not supported yet/);
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.tfjs'), { kernels: ['4=3x1'], to: 'tfjs' })).rejects.toThrow(/not supported yet/);
     await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).rejects.toThrow(/--to/);
   });
 });
