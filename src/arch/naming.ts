@@ -9,6 +9,8 @@ export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'mean' | 'var';
  */
 export interface NamingScheme {
   readonly name: string;
+  /** BatchNorm epsilon of this framework's layers (default 1e-5, as torch and Gluon use). */
+  readonly epsilon?: number;
   key(struct: string, role: ParamRole): string;
 }
 

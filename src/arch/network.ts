@@ -7,6 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import type { DoConvLayer } from '../doconv/layer.js';
 import { detectGluonResNet, detectTorchvisionResNet } from './detect.js';
 import { gluonNaming } from './naming-gluon.js';
+import { detectKerasApplicationsResNet, kerasApplicationsNaming, kerasParamSource } from './naming-keras.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
@@ -39,7 +40,7 @@ export interface Network {
  * stripped and every DO-Conv layer under its fused name (`<name>.weight`, shape (C_out, C_in/g, M, N)),
  * fused lazily on first read. W, D and d_diag themselves are hidden.
  */
-export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { source: ParamSource; path: string; prefix: string; unknownKernels: Map<string, DoConvLayer> } {
+export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { source: ParamSource; path: string; prefix: string; unknownKernels: Map<string, DoConvLayer>; fusedKeys: Set<string> } {
   const sd = findStateDict(ckpt.root, stateDictKey);
   if (sd === undefined) throw new DoconvError('BAD_ARGUMENT', 'found no model state dict (no tensors at the top level, nor under state_dict/model/net)', { file: ckpt.file });
   const prefix = dataParallelPrefix(sd.dict);
@@ -47,6 +48,7 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
   const layerKeys = new Map(ckpt.layers.filter((l) => l.container === sd.dict).map((l) => [l.keys.W, l]));
   const hidden = new Set<string>();
   const unknownKernels = new Map<string, DoConvLayer>();
+  const fusedKeys = new Set<string>();
   for (const l of layerKeys.values()) {
     if (l.keys.D) hidden.add(l.keys.D);
     if (l.keys.dDiag) hidden.add(l.keys.dDiag);
@@ -61,6 +63,7 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
     }
     // M x N unknown (non-square M*N, no --kernel): shaped (M*N, 1) for detection; using it fails with the fix.
     if (layer.kernel === undefined) unknownKernels.set(name, layer);
+    fusedKeys.add(name);
     const [kh, kw] = layer.kernel ?? [layer.kernelArea, 1];
     const shape = [layer.outChannels, layer.inChannelsPerGroup, kh, kw];
     // Graphs compute in float32 (or float16 by choice, later): the fused kernel is kept in float32,
@@ -68,15 +71,18 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
     const dtype = layer.W.dtype === 'float64' ? 'float64' : 'float32';
     map.set(name, new Tensor(dtype, shape, () => fuseLayer(layer, { dtype, layout: 'oihw' }).bytes()));
   }
-  return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix, unknownKernels };
+  return { source: { get: (key) => map.get(key), keys: () => [...map.keys()] }, path: sd.path, prefix, unknownKernels, fusedKeys };
 }
 
 /** Recognises (or takes from --arch) the checkpoint's architecture and builds its Graph. */
 export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions = {}): Network {
-  const { source, path, prefix, unknownKernels } = plainParamSource(ckpt, options.stateDictKey);
+  const plain = plainParamSource(ckpt, options.stateDictKey);
+  const { path, prefix, unknownKernels } = plain;
+  const keras = ckpt.framework === 'keras';
+  const source = keras ? kerasParamSource(plain.source, plain.fusedKeys) : plain.source;
   const config = ckpt.config as { class_name?: string } | undefined;
   if (ckpt.framework === 'keras' && (options.arch === undefined || options.arch === 'auto') && config?.class_name === 'Sequential') {
-    const graph = buildKerasSequential(config, source);
+    const graph = buildKerasSequential(config, plain.source);
     const [, h, w] = graph.inputShape;
     const preprocessing: Preprocessing = { inputSize: [h, w], layout: 'NHWC', mean: [0, 0, 0], std: [1, 1, 1], resize: h, crop: h };
     return { name: 'keras_sequential', spec: undefined, naming: 'keras', graph, preprocessing, assumptions: ['built from the Keras model_config (Sequential); input and output are NHWC'], stateDictPath: path, prefix };
@@ -85,10 +91,10 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
   let assumptions: string[] = [];
   const gluon = ckpt.framework === 'gluon';
   if (options.arch !== undefined && options.arch !== 'auto') {
-    const fc = source.get('fc.weight') ?? source.get('output.weight');
+    const fc = source.get('fc.weight') ?? source.get('output.weight') ?? source.get('predictions/weight');
     spec = specFromName(options.arch, fc?.shape[0] ?? 1000);
   } else {
-    const d = gluon ? detectGluonResNet(source) : detectTorchvisionResNet(source);
+    const d = gluon ? detectGluonResNet(source) : keras ? detectKerasApplicationsResNet(source) : detectTorchvisionResNet(source);
     if (d === undefined) {
       throw new DoconvError(
         'BAD_ARGUMENT',
@@ -99,9 +105,10 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
     spec = d.spec;
     assumptions = d.assumptions;
   }
-  const preprocessing = preprocessingOf(spec);
-  const naming = gluon ? gluonNaming(spec) : torchvisionNaming;
+  const preprocessing: Preprocessing = keras ? { ...preprocessingOf(spec), layout: 'NHWC' } : preprocessingOf(spec);
+  const naming = gluon ? gluonNaming(spec) : keras ? kerasApplicationsNaming : torchvisionNaming;
   const built = buildResNet(spec, source, naming, options.inputSize ?? preprocessing.inputSize);
-  for (const [key, layer] of unknownKernels) if (built.used.has(key)) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
+  if (keras) built.graph.ioLayout = 'NHWC'; // Keras feeds channels_last; the graph turns it once
+  for (const [key, layer] of unknownKernels) if (built.used.has(key) || keras) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix
   return { name: archName(spec), spec, naming: naming.name, graph: built.graph, preprocessing, assumptions, stateDictPath: path, prefix };
 }

@@ -92,7 +92,7 @@ class Builder {
     const shift = this.param(name, 'beta', [c], affineOptional);
     const mean = this.param(name, 'mean', [c])!;
     const variance = this.param(name, 'var', [c])!;
-    return this.node(name, { kind: 'BatchNorm', ...(scale ? { scale } : {}), ...(shift ? { shift } : {}), mean, variance, epsilon: 1e-5 }, [x]);
+    return this.node(name, { kind: 'BatchNorm', ...(scale ? { scale } : {}), ...(shift ? { shift } : {}), mean, variance, epsilon: this.naming.epsilon ?? 1e-5 }, [x]);
   }
 
   relu(name: string, x: string): string {

@@ -132,7 +132,7 @@ function readKerasHdf5(bytes: Uint8Array, config?: unknown): ReadResult {
         if (!isGroup(g)) throw new DoconvError('CORRUPT', `layer_names lists '${layer}' but there is no such group`, { key: layer });
         for (const w of stringList(g as never, 'weight_names') ?? []) root.set(`${layer}/${w}`, readDataset(f, `${base}${layer}/${w}`));
       }
-      if (!hasModelWeights) notes.push('save_weights() file: no model_config; the architecture needs --arch or --config');
+      if (!hasModelWeights) notes.push('save_weights() file: no model_config; the architecture comes from the layer names or --arch');
     } else if (f.keys().includes('layers') || f.keys().includes('vars')) {
       // Keras 3 .weights.h5: layers/<name>/vars/<i>, nested models as layers/<name>/layers/...
       format = 'keras3-weights-h5';

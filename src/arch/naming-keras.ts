@@ -1,0 +1,79 @@
+import { DoconvError } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { hwioToOihw, transpose2d } from '../emit/modules.js';
+import { kerasOwner } from './keras-sequential.js';
+import type { NamingScheme, ParamSource } from './naming.js';
+import type { ResNetSpec } from './spec.js';
+
+/**
+ * Keras applications' ResNet names (keras/applications/resnet.py, stack1/block1): conv1_conv,
+ * conv1_bn, conv{s+2}_block{b+1}_{0..3}_{conv,bn}, predictions. Keras weights are addressed here as
+ * `<layer>/<role>` through kerasParamSource, which also turns kernels into the neutral layouts.
+ */
+export const kerasApplicationsNaming: NamingScheme = {
+  name: 'keras-applications',
+  epsilon: 1.001e-5,
+  key(struct, role) {
+    if (struct === 'stem.conv') return `conv1_conv/${role}`;
+    if (struct === 'stem.bn') return `conv1_bn/${role}`;
+    if (struct === 'head.fc') return `predictions/${role}`;
+    const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
+    if (m === null) throw new Error(`no Keras applications name for ${struct}`);
+    const block = `conv${Number(m[1]) + 2}_block${Number(m[2]) + 1}`;
+    const part = m[3]!;
+    if (part === 'down.conv') return `${block}_0_conv/${role}`;
+    if (part === 'down.bn') return `${block}_0_bn/${role}`;
+    const p = /^(conv|bn)(\d)$/.exec(part)!;
+    return `${block}_${p[2]}_${p[1]}/${role}`;
+  },
+};
+
+const KERAS2_ROLE: Record<string, string> = { kernel: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'var' };
+
+/**
+ * Keras weights as `<layer>/<role>` with neutral layouts: plain Conv2D kernels HWIO -> OIHW, Dense
+ * (in, out) -> (out, in); fused DO-Conv kernels (`fused`) already are OIHW. Keras 3 `vars/<i>` get
+ * their roles from position (conv: kernel, bias; BatchNorm: gamma, beta, mean, var).
+ */
+export function kerasParamSource(source: ParamSource, fused: ReadonlySet<string>): ParamSource {
+  const map = new Map<string, Tensor>();
+  const byLayer = new Map<string, string[]>();
+  for (const key of source.keys()) {
+    const layer = kerasOwner(key);
+    const list = byLayer.get(layer) ?? [];
+    list.push(key);
+    byLayer.set(layer, list);
+  }
+  for (const [layer, keys] of byLayer) {
+    const isBn = keys.length === 4 && keys.every((k) => source.get(k)!.shape.length === 1);
+    keys.forEach((key, i) => {
+      const leaf = key.slice(key.lastIndexOf('/') + 1).replace(/:\d+$/, '');
+      const role = KERAS2_ROLE[leaf] ?? (/^\d+$/.test(leaf) ? (isBn ? ['gamma', 'beta', 'mean', 'var'] : ['weight', 'bias'])[i] : undefined);
+      if (role === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `unexpected Keras weight '${leaf}'`, { key });
+      const t = source.get(key)!;
+      const neutral = role === 'weight' && !fused.has(key) ? (t.shape.length === 4 ? hwioToOihw(t) : t.shape.length === 2 ? transpose2d(t) : t) : t;
+      map.set(`${layer}/${role}`, neutral);
+    });
+  }
+  return { get: (k) => map.get(k), keys: () => [...map.keys()] };
+}
+
+/** Keras applications ResNet (v1) from its layer names; ResNetV2's different structure is named and refused. */
+export function detectKerasApplicationsResNet(source: ParamSource): { spec: ResNetSpec; assumptions: string[] } | undefined {
+  const keys = source.keys();
+  if (!keys.includes('conv1_conv/weight') || !keys.includes('predictions/weight')) return undefined;
+  if (keys.some((k) => /_preact_bn\//.test(k))) {
+    throw new DoconvError('BAD_ARGUMENT', 'Keras applications ResNetV2 (stride on the last block of a stage, max-pool shortcuts) is not among the structures built yet; its checkpoints convert to pth/safetensors/npz', { key: 'conv2_block1_preact_bn' });
+  }
+  const layers: number[] = [];
+  for (const k of keys) {
+    const m = /^conv(\d)_block(\d+)_1_conv\//.exec(k);
+    if (m) layers[Number(m[1]) - 2] = Math.max(layers[Number(m[1]) - 2] ?? 0, Number(m[2]));
+  }
+  if (layers.length !== 4 || layers.some((n) => n === undefined)) return undefined;
+  const numClasses = source.get('predictions/weight')!.shape[0]!;
+  return {
+    spec: { family: 'resnet_v1', block: 'bottleneck', layers, groups: 1, widthPerGroup: 64, numClasses, stem: 'imagenet' },
+    assumptions: ['Keras applications ResNet names (conv1_conv, conv2_block1_1_conv, ..., predictions); logits before the softmax Keras applies'],
+  };
+}
