@@ -37,6 +37,8 @@ export interface ConvertOptions {
   from?: Framework;
   /** Kernel shapes for layers whose M*N is not a square: `NAME=MxN`, NAME may use wildcards. */
   kernels?: readonly (string | KernelOverride)[];
+  /** A Keras model config (the parsed JSON of model.to_json()) for save_weights files without one. */
+  config?: unknown;
   /** Write only the model's state dict, without nesting or the DataParallel `module.` prefix. */
   flatten?: boolean;
   /** With flatten: the key of the nested state dict to take (default: state_dict, model, net, ...). */
@@ -54,6 +56,8 @@ export interface ConvertOptions {
   fp16Io?: boolean;
   /** ONNX: the spatial input size (default: the architecture's, e.g. 224x224); the batch stays dynamic. */
   inputSize?: [number, number];
+  /** ONNX: the full input shape data will have ([N, C, H, W] or, for Keras nets, [N, H, W, C]); sets the size. */
+  inputShapeHint?: readonly number[];
   /** ONNX: symbolic height and width (any size; onnxruntime runs ~10% slower than with a fixed size). */
   dynamicSize?: boolean;
   /** Called with progress messages for long conversions. */
@@ -184,7 +188,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const kernels = kernelOverrides(options);
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels });
+  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels, ...(options.config !== undefined ? { config: options.config } : {}) });
   try {
     const tensorsIn = ckpt.tensors.length;
     if (!options.keepDoconv) {
@@ -259,11 +263,20 @@ export function onnxMetadata(ckpt: Checkpoint, net: Network): Record<string, str
 
 /** The network of a checkpoint as an ONNX model (in memory), plus what was recognised. */
 export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {}): { model: ProtoMessage; network: Network } {
-  const network = networkFromCheckpoint(ckpt, {
-    ...(options.arch ? { arch: options.arch } : {}),
-    ...(options.inputSize ? { inputSize: options.inputSize } : {}),
-    ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
-  });
+  const build = (inputSize?: [number, number]) =>
+    networkFromCheckpoint(ckpt, {
+      ...(options.arch ? { arch: options.arch } : {}),
+      ...(inputSize ? { inputSize } : {}),
+      ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
+    });
+  let network = build(options.inputSize);
+  const hint = options.inputShapeHint;
+  if (hint !== undefined && hint.length === 4 && options.inputSize === undefined) {
+    // The data decides the size; where its H and W sit depends on the layout the network takes.
+    const size: [number, number] = network.graph.ioLayout === 'NHWC' ? [hint[1]!, hint[2]!] : [hint[2]!, hint[3]!];
+    const [, h, w] = network.graph.inputShape;
+    if (size[0] !== h || size[1] !== w) network = build(size);
+  }
   inferShapes(network.graph);
   const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
   const model = buildOnnxModel(graph, {
@@ -279,7 +292,7 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
 async function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true });
+  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true, ...(options.config !== undefined ? { config: options.config } : {}) });
   try {
     progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
     const { model, network } = checkpointToOnnx(ckpt, options);

@@ -152,3 +152,46 @@ describe('fuzzing the Keras and Gluon readers', () => {
     expect(rejected).toBeGreaterThan(0);
   }, 300_000);
 });
+
+describe('Keras save_weights() files (no model_config)', () => {
+  it('recognises DOConv2D layers by shape, and --config model.json supplies the graph', async () => {
+    // the fixture's model_weights group, as save_weights() writes it, and its config as model.to_json() gives it
+    const { hdf5Ready, hdf5 } = await import('../src/formats/hdf5.js');
+    await hdf5Ready();
+    const { h5 } = hdf5();
+    const src = new h5.File(fixture('layers', 'keras_layers.h5'), 'r');
+    const config = JSON.parse(String(src.attrs.model_config!.value));
+    const file = join(dir, 'save_weights.h5');
+    const dst = new h5.File(file, 'w');
+    const mw = src.get('model_weights') as InstanceType<typeof h5.Group>;
+    dst.create_attribute('layer_names', mw.attrs.layer_names!.value as string[]);
+    for (const layer of mw.attrs.layer_names!.value as string[]) {
+      const g = dst.create_group(layer);
+      const names = (src.get(`model_weights/${layer}`) as InstanceType<typeof h5.Group>).attrs.weight_names!.value as string[];
+      g.create_attribute('weight_names', names);
+      for (const w of names) {
+        const d = src.get(`model_weights/${layer}/${w}`) as InstanceType<typeof h5.Dataset>;
+        g.create_dataset({ name: w, data: d.value as Float32Array, shape: d.shape!, dtype: '<f4' });
+      }
+    }
+    dst.close();
+    src.close();
+    const plain = await loadCheckpoint(file);
+    expect(plain.config).toBeUndefined();
+    expect(plain.layers).toHaveLength(6);
+    const configFile = join(dir, 'model.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const out = join(dir, 'save_weights.onnx');
+    const r1 = runCli(['convert', file, '--config', configFile, '-o', out]);
+    expect(r1.stderr).toBe('');
+    const r = await runOnNpy(out, fixture('layers', 'keras_layers.input.npy'), fixture('layers', 'keras_layers.expected.npy'));
+    expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
+  });
+
+  it('predict on a Keras checkpoint takes NHWC data, as Keras does', async () => {
+    const y = join(dir, 'keras_pred.npy');
+    const r = runCli(['predict', fixture('layers', 'keras_layers.h5'), '--input', fixture('layers', 'keras_layers.input.npy'), '--output', y, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).outputShape).toEqual([2, 4, 6, 4]);
+  });
+});

@@ -21,6 +21,8 @@ import { collectTensors } from './tree.js';
 export interface LoadOptions {
   /** Which framework to read as; default: recognised from the content. */
   from?: Framework;
+  /** A framework config to use where the file has none (Keras `model.to_json()` for save_weights files). */
+  config?: unknown;
   /** Start hashing the file on a worker thread right away (conversions that record the SHA-256). */
   hashInBackground?: boolean;
   /** Kernel shapes for DO-Conv layers whose M*N is not a square. */
@@ -109,6 +111,7 @@ function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptio
     const tensors = collectTensors(read.root);
     if (tensors.length === 0) throw new DoconvError('NO_TENSORS', 'the checkpoint holds no tensors', { file });
     const notes = [...read.notes];
+    if (read.config === undefined && options.config !== undefined) read.config = options.config;
     const layers = reader.detect(read.root, options.kernels ?? [], read.config);
     for (const l of layers) {
       if (l.pairing === 'pytorch' && l.D !== undefined && l.dDiag === undefined) notes.push(`${l.name}: no d_diag stored; the identity part is rebuilt from M*N and D_mul`);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { convertCheckpoint, TARGETS, type ConvertTarget } from '../convert.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
@@ -42,6 +43,7 @@ Options:
   --from FRAMEWORK        Read the input as this framework (default: recognised from content).
   --kernel NAME=MxN       Kernel shape of a layer whose M*N is not square (a state dict does not
                           record it), e.g. --kernel 'layer1.*.conv2=3x1'. Repeatable.
+  --config MODEL.json     Keras: the model config (model.to_json()) for save_weights() files.
   --flatten               Write only the model's state dict: no nesting, no 'module.' prefix.
   --state-dict-key KEY    With --flatten: the nested key holding the state dict.
   --dtype DTYPE           Cast floating-point tensors of the output (default: keep source dtype).
@@ -54,7 +56,8 @@ Options:
   --input-size HxW        ONNX: the input size (default the architecture's: 224x224, 32x32 for
                           CIFAR nets); the batch dimension is always dynamic.
   --dynamic-size          ONNX: symbolic height and width (any size, ~10% slower in onnxruntime).
-  --input, --output       predict: NCHW float32 .npy in, .npy out.
+  --input, --output       predict: a float32 .npy batch in the layout the model declares (NCHW;
+                          NHWC for Keras models, as Keras feeds them), the output as .npy.
   --device cpu|gpu        predict: where to run (gpu tries CUDA, then WebGPU).
   --json                  Print a machine-readable result (errors too) on stdout.
   -q, --quiet             No progress messages.
@@ -63,6 +66,7 @@ Exit codes: 0 ok, 1 bad input or arguments (one line on stderr), 2 internal erro
 
 const COMMON = {
   json: { type: 'boolean' },
+  config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   kernel: { type: 'string', multiple: true },
   from: { type: 'string' },
@@ -86,6 +90,16 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
+/** --config model.json (Keras model.to_json()), read and parsed. */
+function readConfig(path: string | undefined): unknown {
+  if (path === undefined) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  } catch (err) {
+    throw new DoconvError('BAD_ARGUMENT', `--config: ${(err as Error).message.split('\n')[0]}`, { file: path });
+  }
+}
+
 function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `expected exactly one ${what}, got ${positionals.length}; see --help`);
   return positionals[0]!;
@@ -96,7 +110,8 @@ async function runInspect(args: string[]): Promise<number> {
   if (values.help) return printUsage();
   const file = onePositional(positionals, 'checkpoint');
   const from = oneOf(values.from, FRAMEWORKS, '--from');
-  const report = await inspectFile(file, { ...(from ? { from } : {}), kernels: (values.kernel ?? []).map(parseKernelOverride) });
+  const config = readConfig(values.config);
+  const report = await inspectFile(file, { ...(from ? { from } : {}), kernels: (values.kernel ?? []).map(parseKernelOverride), ...(config !== undefined ? { config } : {}) });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report, values.tensors ?? false)}\n`);
   return 0;
 }
@@ -133,6 +148,7 @@ async function runConvert(args: string[]): Promise<number> {
     flatten: values.flatten ?? false,
     ...(values['state-dict-key'] ? { stateDictKey: values['state-dict-key'] } : {}),
     keepDoconv: values['keep-doconv'] ?? false,
+    ...(values.config !== undefined ? { config: readConfig(values.config) } : {}),
     ...(values.arch ? { arch: values.arch } : {}),
     noFoldBn: values['no-fold-bn'] ?? false,
     fp16: (values.fp16 ?? false) || (values['fp16-io'] ?? false),

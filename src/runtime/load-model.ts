@@ -35,7 +35,7 @@ async function onnxBytes(source: string | Uint8Array, options: LoadModelOptions)
     const ckpt = await loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
     const { model } = checkpointToOnnx(ckpt, {
       ...(options.arch ? { arch: options.arch } : {}),
-      ...(options.inputSize ? { inputSize: options.inputSize } : { dynamicSize: true }),
+      ...(options.inputSize ? { inputSize: options.inputSize } : options.inputShape ? { inputShapeHint: options.inputShape } : { dynamicSize: true }),
     });
     return { bytes: model.toBytes(), name };
   }

@@ -26,9 +26,9 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
     if (err instanceof DoconvError) throw err.inFile(inputPath);
     throw new DoconvError('FILE_NOT_FOUND', (err as Error).message, { file: inputPath });
   }
-  if (x.shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be NCHW (4-D), got shape [${x.shape.join(', ')}]`, { file: inputPath });
-  // A checkpoint is converted for exactly this input size: onnxruntime is faster with fixed shapes.
-  const model = await loadModel(modelPath, { inputSize: [x.shape[2]!, x.shape[3]!], ...options });
+  if (x.shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be 4-D (NCHW, or NHWC for Keras models), got shape [${x.shape.join(', ')}]`, { file: inputPath });
+  // A checkpoint is converted for exactly this input's size: onnxruntime is faster with fixed shapes.
+  const model = await loadModel(modelPath, { inputShape: x.shape, ...options });
   try {
     const t0 = performance.now();
     const y = await model.predict({ data: toFloat32(x), shape: x.shape });

@@ -23,6 +23,8 @@ export interface LoadModelOptions {
   kernels?: string[];
   /** For DO-Conv checkpoints: the spatial input size to build for; default symbolic (any size). */
   inputSize?: [number, number];
+  /** For DO-Conv checkpoints: the full shape the data will have (its layout is the network's). */
+  inputShape?: readonly number[];
 }
 
 /** A loaded network, the shape users of onnxruntime-web and tfjs expect. */
