@@ -171,7 +171,9 @@ describe('Keras save_weights() files (no model_config)', () => {
       g.create_attribute('weight_names', names);
       for (const w of names) {
         const d = src.get(`model_weights/${layer}/${w}`) as InstanceType<typeof h5.Dataset>;
-        g.create_dataset({ name: w, data: d.value as Float32Array, shape: d.shape!, dtype: '<f4' });
+        const [inner, leaf] = [w.slice(0, w.lastIndexOf('/')), w.slice(w.lastIndexOf('/') + 1)];
+        const parent = (g.get(inner) as InstanceType<typeof h5.Group> | null) ?? g.create_group(inner);
+        parent.create_dataset({ name: leaf, data: d.value as Float32Array, shape: d.shape!, dtype: '<f4' });
       }
     }
     dst.close();
