@@ -278,6 +278,9 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
     if (size[0] !== h || size[1] !== w) network = build(size);
   }
   inferShapes(network.graph);
+  if (options.dynamicSize && network.graph.nodes.some((n) => n.op.kind === 'MaxPool' && n.op.zeroPad !== undefined)) {
+    network.assumptions.push("--dynamic-size: zero-padded max-pooling is emitted as Pad + MaxPool, which onnxruntime's PadFusion (graph optimization level 'basic' and up) turns into -inf padding; run it with optimizations off or use a fixed size");
+  }
   const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
   const model = buildOnnxModel(graph, {
     fp16: options.fp16 ?? false,

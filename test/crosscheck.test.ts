@@ -141,7 +141,10 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     });
   });
 
-  it('a Keras-named DO-Conv ResNet50 (save_weights HDF5): detected as keras.applications ResNet50, NHWC ONNX within 1e-4 of the torch mirror', async () => {
+  it.each([
+    ['keras_resnet50', 'resnet50_v1'],
+    ['keras_resnet50_v2', 'keras_resnet50_v2'],
+  ])('Keras-named DO-Conv %s (save_weights HDF5): detected as %s, NHWC ONNX within 1e-4 of the torch mirror', async (caseName, archName) => {
     const dirK = join(CACHE, 'keras');
     const stamp = join(dirK, 'generator.sha256');
     const generator = join(ROOT, 'scripts', 'reference', 'make_keras_cases.py');
@@ -151,14 +154,14 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
       if (r.status !== 0) throw new Error(`make_keras_cases.py failed:\n${r.stderr}`);
       writeFileSync(stamp, hash);
     }
-    const file = join(dirK, 'keras_resnet50.h5');
+    const file = join(dirK, `${caseName}.h5`);
     const report = await inspectFile(file);
-    expect(report.architecture?.name).toBe('resnet50_v1');
+    expect(report.architecture?.name).toBe(archName);
     expect(report.doconvLayers).toHaveLength(53);
-    const onnx = join(out, 'keras_resnet50.onnx');
+    const onnx = join(out, `${caseName}.onnx`);
     convert(file, onnx);
     expect(JSON.parse(runPython([CHECKER, onnx]).stdout).ok).toBe(true);
-    const r = await runOnNpy(onnx, join(dirK, 'keras_resnet50.input.npy'), join(dirK, 'keras_resnet50.expected.npy'));
+    const r = await runOnNpy(onnx, join(dirK, `${caseName}.input.npy`), join(dirK, `${caseName}.expected.npy`));
     expect(r.model.inputShape).toEqual(['batch', 224, 224, 3]);
     expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
     expect(r.top1).toEqual(r.refTop1);

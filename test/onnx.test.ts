@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectGluonResNet, detectTorchvisionResNet } from '../src/arch/detect.js';
@@ -9,7 +9,8 @@ import { archName, specFromName } from '../src/arch/spec.js';
 import { convertCheckpoint } from '../src/convert.js';
 import { DoconvError } from '../src/errors.js';
 import { readOnnxInfo } from '../src/formats/onnx-info.js';
-import { inferShapes } from '../src/graph/ir.js';
+import { inferShapes, type Graph } from '../src/graph/ir.js';
+import { buildOnnxModel } from '../src/emit/onnx.js';
 import { loadModel } from '../src/runtime/load-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { relativeError } from './helpers/npz.js';
@@ -63,6 +64,41 @@ describe('ONNX from the shared DO-Conv fixtures, run in onnxruntime-node', () =>
     expect(JSON.parse(info.metadata.preprocessing!).mean).toEqual([0.485, 0.456, 0.406]);
     expect(info.inputs[0]).toEqual({ name: 'input', elemType: 1, dims: ['batch', 3, 32, 32] });
     expect(info.outputs[0]).toEqual({ name: 'logits', elemType: 1, dims: ['batch', 10] });
+  });
+});
+
+describe('max-pooling over zero padding (Keras ZeroPadding2D + MaxPooling2D)', () => {
+  const graph = (): Graph => ({
+    input: 'input',
+    output: 'pool',
+    inputShape: [1, 4, 4],
+    nodes: [{ name: 'pool', inputs: ['input'], output: 'pool', op: { kind: 'MaxPool', kernel: [3, 3], stride: [2, 2], pads: [0, 0, 0, 0], zeroPad: [1, 1, 1, 1] } }],
+  });
+  const negative = Float32Array.from({ length: 16 }, (_, i) => -1 - i); // every value below the zero padding
+
+  it('gives 0 where a window reaches the border, even with onnxruntime optimizations on (fixed size: MaxPool + Max mask)', async () => {
+    const file = join(dir, 'zeropool.onnx');
+    writeFileSync(file, buildOnnxModel(graph()).toBytes());
+    expect(opTypes(file)).toEqual(['MaxPool', 'Max']);
+    const m = await loadModel(file);
+    try {
+      const y = await m.predict({ data: negative, shape: [1, 1, 4, 4] });
+      // 4x4 map, windows over rows/cols -1..1 and 1..3: the first three reach the zero border (0);
+      // the last covers rows and cols 1..3 only, so its max is the value at (1, 1), -6.
+      expect(Array.from(y.data)).toEqual([0, 0, 0, -6]);
+    } finally {
+      await m.dispose();
+    }
+  });
+
+  it('with symbolic sizes keeps Pad + MaxPool (exact per ONNX, and so with optimizations off)', async () => {
+    const file = join(dir, 'zeropool_dyn.onnx');
+    writeFileSync(file, buildOnnxModel(graph(), { fixedInputSize: false }).toBytes());
+    expect(opTypes(file)).toEqual(['Pad', 'MaxPool']);
+    const ort = await import('onnxruntime-node');
+    const s = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled' });
+    const y = await s.run({ input: new ort.Tensor('float32', negative, [1, 1, 4, 4]) });
+    expect(Array.from(y.output!.data as Float32Array)).toEqual([0, 0, 0, -6]);
   });
 });
 

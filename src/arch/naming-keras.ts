@@ -28,6 +28,23 @@ export const kerasApplicationsNaming: NamingScheme = {
   },
 };
 
+/** keras.applications ResNetV2 names (stack2/block2): `_preact_bn`, `_1_conv`, `_1_bn`, ..., `post_bn`. */
+export const kerasApplicationsV2Naming: NamingScheme = {
+  name: 'keras-applications-v2',
+  epsilon: 1.001e-5,
+  key(struct, role) {
+    if (struct === 'stem.conv') return `conv1_conv/${role}`;
+    if (struct === 'head.bn') return `post_bn/${role}`;
+    if (struct === 'head.fc') return `predictions/${role}`;
+    const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
+    if (m === null) throw new Error(`no Keras applications name for ${struct}`);
+    const block = `conv${Number(m[1]) + 2}_block${Number(m[2]) + 1}`;
+    const part = { bn1: 'preact_bn', 'down.conv': '0_conv', conv1: '1_conv', bn2: '1_bn', conv2: '2_conv', bn3: '2_bn', conv3: '3_conv' }[m[3]!];
+    if (part === undefined) throw new Error(`no Keras applications name for ${struct}`);
+    return `${block}_${part}/${role}`;
+  },
+};
+
 const KERAS2_ROLE: Record<string, string> = { kernel: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'var' };
 
 /**
@@ -62,9 +79,7 @@ export function kerasParamSource(source: ParamSource, fused: ReadonlySet<string>
 export function detectKerasApplicationsResNet(source: ParamSource): { spec: ResNetSpec; assumptions: string[] } | undefined {
   const keys = source.keys();
   if (!keys.includes('conv1_conv/weight') || !keys.includes('predictions/weight')) return undefined;
-  if (keys.some((k) => /_preact_bn\//.test(k))) {
-    throw new DoconvError('BAD_ARGUMENT', 'Keras applications ResNetV2 (stride on the last block of a stage, max-pool shortcuts) is not among the structures built yet; its checkpoints convert to pth/safetensors/npz', { key: 'conv2_block1_preact_bn' });
-  }
+  const v2 = keys.some((k) => /_preact_bn\//.test(k));
   const layers: number[] = [];
   for (const k of keys) {
     const m = /^conv(\d)_block(\d+)_1_conv\//.exec(k);
@@ -73,7 +88,7 @@ export function detectKerasApplicationsResNet(source: ParamSource): { spec: ResN
   if (layers.length !== 4 || layers.some((n) => n === undefined)) return undefined;
   const numClasses = source.get('predictions/weight')!.shape[0]!;
   return {
-    spec: { family: 'resnet_v1', block: 'bottleneck', layers, groups: 1, widthPerGroup: 64, numClasses, stem: 'imagenet' },
-    assumptions: ['Keras applications ResNet names (conv1_conv, conv2_block1_1_conv, ..., predictions); logits before the softmax Keras applies'],
+    spec: { family: v2 ? 'resnet_v2_keras' : 'resnet_v1', block: 'bottleneck', layers, groups: 1, widthPerGroup: 64, numClasses, stem: 'imagenet' },
+    assumptions: [`Keras applications ${v2 ? 'ResNetV2' : 'ResNet'} names (conv1_conv, conv2_block1_1_conv, ..., predictions); logits before the softmax Keras applies`],
   };
 }

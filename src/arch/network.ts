@@ -7,7 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import type { DoConvLayer } from '../doconv/layer.js';
 import { detectGluonResNet, detectTorchvisionResNet } from './detect.js';
 import { gluonNaming } from './naming-gluon.js';
-import { detectKerasApplicationsResNet, kerasApplicationsNaming, kerasParamSource } from './naming-keras.js';
+import { detectKerasApplicationsResNet, kerasApplicationsNaming, kerasApplicationsV2Naming, kerasParamSource } from './naming-keras.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
@@ -106,7 +106,7 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
     assumptions = d.assumptions;
   }
   const preprocessing: Preprocessing = keras ? { ...preprocessingOf(spec), layout: 'NHWC' } : preprocessingOf(spec);
-  const naming = gluon ? gluonNaming(spec) : keras ? kerasApplicationsNaming : torchvisionNaming;
+  const naming = gluon ? gluonNaming(spec) : keras ? (spec.family === 'resnet_v2_keras' ? kerasApplicationsV2Naming : kerasApplicationsNaming) : torchvisionNaming;
   const built = buildResNet(spec, source, naming, options.inputSize ?? preprocessing.inputSize);
   if (keras) built.graph.ioLayout = 'NHWC'; // Keras feeds channels_last; the graph turns it once
   for (const [key, layer] of unknownKernels) if (built.used.has(key) || keras) fuseLayer(layer); // throws KERNEL_SHAPE_AMBIGUOUS with the fix

@@ -21,6 +21,7 @@ export interface BuiltNetwork {
 export function buildResNet(spec: ResNetSpec, source: ParamSource, naming: NamingScheme, inputSize?: [number, number]): BuiltNetwork {
   const b = new Builder(spec, source, naming);
   const size = inputSize ?? (spec.stem === 'cifar' ? [32, 32] : [224, 224]);
+  if (spec.family === 'resnet_v2_keras') return b.kerasV2(size);
   let x = 'input';
   const v2 = spec.family === 'resnet_v2';
   // v2's input BatchNorm has scale=False, center=False: MXNet runs it with fix_gamma (gamma read as 1
@@ -152,6 +153,39 @@ class Builder {
     if (f === 'plain') return this.relu(`${name}.relu3`, y);
     const short = this.shortcut(name, x, x, cin, out, stride, needsDown);
     return this.relu(`${name}.relu3`, this.node(`${name}.add`, { kind: 'Add' }, [y, short]));
+  }
+
+  /** keras.applications ResNetV2 (resnet.py stack2/block2), bottlenecks only. */
+  kerasV2(size: [number, number]): BuiltNetwork {
+    const spec = this.spec;
+    if (spec.block !== 'bottleneck') throw new DoconvError('BAD_ARGUMENT', 'Keras ResNetV2 is built from bottleneck blocks only');
+    let x = this.conv('stem.conv', 'input', 3, 64, 7, 2, 3);
+    // ZeroPadding2D then MaxPooling2D: zeros, not -inf, at the border (the values may be negative here).
+    x = this.node('stem.pool', { kind: 'MaxPool', kernel: [3, 3], stride: [2, 2], pads: [0, 0, 0, 0], zeroPad: [1, 1, 1, 1] }, [x]);
+    let cin = 64;
+    const planes = stagePlanes(spec);
+    planes.forEach((p, s) => {
+      const n = spec.layers[s]!;
+      for (let i = 0; i < n; i++) {
+        const name = `s${s}.b${i}`;
+        const stride = i === n - 1 && s < planes.length - 1 ? 2 : 1;
+        const act = this.relu(`${name}.relu1`, this.bn(`${name}.bn1`, x, cin));
+        let short = x;
+        if (i === 0) short = this.conv(`${name}.down.conv`, act, cin, 4 * p, 1, 1, 0);
+        else if (stride > 1) short = this.node(`${name}.down.pool`, { kind: 'MaxPool', kernel: [1, 1], stride: [stride, stride], pads: [0, 0, 0, 0] }, [x]);
+        let y = this.relu(`${name}.relu2`, this.bn(`${name}.bn2`, this.conv(`${name}.conv1`, act, cin, p, 1, 1, 0), p));
+        y = this.relu(`${name}.relu3`, this.bn(`${name}.bn3`, this.conv(`${name}.conv2`, y, p, p, 3, stride, 1), p));
+        y = this.conv(`${name}.conv3`, y, p, 4 * p, 1, 1, 0);
+        x = this.node(`${name}.add`, { kind: 'Add' }, [y, short]);
+        cin = 4 * p;
+      }
+    });
+    x = this.relu('head.relu', this.bn('head.bn', x, cin));
+    x = this.node('head.pool', { kind: 'GlobalAvgPool' }, [x]);
+    x = this.node('head.flatten', { kind: 'Flatten' }, [x]);
+    x = this.dense('head.fc', x, cin, spec.numClasses);
+    this.checkAllUsed();
+    return { graph: { input: 'input', output: x, inputShape: [3, size[0], size[1]], nodes: this.nodes }, used: this.used };
   }
 
   checkAllUsed(): void {

@@ -8,10 +8,13 @@ import { DoconvError } from '../errors.js';
  *   before each conv, 1x1 projection shortcuts without BN, a final BN-ReLU before pooling;
  * - plain: the v1b network with every identity shortcut and downsample branch removed (each block
  *   is conv-BN-ReLU-conv-BN-ReLU; the first block of a stage changes width and stride itself).
+ * - resnet_v2_keras (keras.applications ResNetV2, stack2/block2): pre-activation too, but a stage's
+ *   first block has a 1x1 conv shortcut at stride 1 and its last block strides (shortcut: a 1x1
+ *   max-pool), the stem zero-pads before max-pooling and has no BN-ReLU.
  * ResNeXt is resnet_v1b with groups > 1. `stem: 'cifar'` is the 3x3 stride-1 stem without max-pool
  * of CIFAR ResNets (He et al. 2016, section 4.2), with stage widths 16/32/64.
  */
-export type ResNetFamily = 'resnet_v1' | 'resnet_v1b' | 'resnet_v2' | 'plain';
+export type ResNetFamily = 'resnet_v1' | 'resnet_v1b' | 'resnet_v2' | 'plain' | 'resnet_v2_keras';
 
 export interface ResNetSpec {
   family: ResNetFamily;
@@ -56,6 +59,7 @@ export function archName(spec: ResNetSpec): string {
   const depth = depthOf(spec);
   if (spec.stem === 'cifar') return `cifar_${spec.family === 'plain' ? 'plain' : 'resnet'}${depth}${spec.family === 'plain' ? '' : `_${spec.family.slice(7)}`}`;
   if (spec.family === 'plain') return `plain${depth}`;
+  if (spec.family === 'resnet_v2_keras') return `keras_resnet${depth}_v2`;
   if (spec.groups > 1) return `resnext${depth}_${spec.groups}x${spec.widthPerGroup}d`;
   return `resnet${depth}_${spec.family.slice('resnet_'.length)}`;
 }
@@ -80,6 +84,11 @@ export function specFromName(name: string, numClasses = 1000): ResNetSpec {
     const d = DEPTHS[Number(m[1])];
     if (d && d.block === 'bottleneck') return { family: 'resnet_v1b', ...d, groups: Number(m[2]), widthPerGroup: Number(m[3]), numClasses, stem: 'imagenet' };
   }
+  m = /^keras_resnet(\d+)_v2$/.exec(name);
+  if (m) {
+    const d = DEPTHS[Number(m[1])];
+    if (d && d.block === 'bottleneck') return { family: 'resnet_v2_keras', ...d, groups: 1, widthPerGroup: 64, numClasses, stem: 'imagenet' };
+  }
   m = /^plain(\d+)$/.exec(name);
   if (m) {
     const d = DEPTHS[Number(m[1])];
@@ -90,5 +99,5 @@ export function specFromName(name: string, numClasses = 1000): ResNetSpec {
     const n = (Number(m[1]) - 2) / 6;
     return { family: `resnet_${m[2]}` as ResNetFamily, block: 'basic', layers: [n, n, n], groups: 1, widthPerGroup: 64, numClasses: numClasses === 1000 ? 10 : numClasses, stem: 'cifar' };
   }
-  throw new DoconvError('BAD_ARGUMENT', `unknown architecture '${name}'; zoo names are resnet{18,34,50,101,152}_{v1,v1b,v2}, resnext50_32x4d, plain18, cifar_resnet{20,32,44,56,110}_v1b`);
+  throw new DoconvError('BAD_ARGUMENT', `unknown architecture '${name}'; zoo names are resnet{18,34,50,101,152}_{v1,v1b,v2}, resnext50_32x4d, plain18, keras_resnet{50,101,152}_v2, cifar_resnet{20,32,44,56,110}_v1b`);
 }

@@ -13,6 +13,8 @@ const FLOAT16 = 10;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
+const ATTR_STRING = 3;
+const INT64 = 7;
 
 export interface OnnxOptions {
   /** Weights and compute in float16; input and output stay float32 unless `fp16Io`. */
@@ -24,11 +26,12 @@ export interface OnnxOptions {
   graphName?: string;
 }
 
-type Attr = { name: string; int?: number; ints?: number[]; float?: number };
+type Attr = { name: string; int?: number; ints?: number[]; float?: number; str?: string };
 
 function attribute(a: Attr): ProtoMessage {
   const m = new ProtoMessage().string(1, a.name);
-  if (a.float !== undefined) m.float(2, a.float).int(20, ATTR_FLOAT);
+  if (a.str !== undefined) m.bytes(4, Buffer.from(a.str)).int(20, ATTR_STRING);
+  else if (a.float !== undefined) m.float(2, a.float).int(20, ATTR_FLOAT);
   else if (a.int !== undefined) m.int(3, a.int).int(20, ATTR_INT);
   else m.packedInts(8, a.ints!).int(20, ATTR_INTS);
   return m;
@@ -69,6 +72,11 @@ export function buildOnnxModel(graph: Graph, options: OnnxOptions = {}): ProtoMe
     initializers.push(m);
     return name;
   };
+  const addInt64 = (name: string, values: number[]): string => {
+    const raw = new BigInt64Array(values.map(BigInt));
+    initializers.push(new ProtoMessage().int(1, values.length).int(2, INT64).string(8, name).bytes(9, new Uint8Array(raw.buffer)));
+    return name;
+  };
   const ones = (n: number) => Tensor.fromFloat32(new Float32Array(n).fill(1), [n]);
   const zeros = (n: number) => Tensor.fromFloat32(new Float32Array(n), [n]);
 
@@ -93,7 +101,12 @@ export function buildOnnxModel(graph: Graph, options: OnnxOptions = {}): ProtoMe
   const finalName = castIn || backToNhwc ? `${outputName}.pre` : outputName;
   for (const n of graph.nodes) {
     const out = n.output === graph.output ? finalName : n.output;
-    g.message(1, emitNode(n, n.inputs.map(valueName), out, addInit, ones, zeros));
+    const ins = n.inputs.map(valueName);
+    if (n.op.kind === 'MaxPool' && n.op.zeroPad !== undefined) {
+      for (const m of zeroPaddedMaxPool(n, ins, out, shapes.get(n.inputs[0]!)!, options.fixedInputSize !== false, addInit, addInt64)) g.message(1, m);
+      continue;
+    }
+    g.message(1, emitNode(n, ins, out, addInit, ones, zeros, addInt64));
   }
   let tail = finalName;
   if (backToNhwc) {
@@ -129,6 +142,7 @@ function emitNode(
   addInit: (name: string, t: Tensor) => string,
   ones: (n: number) => Tensor,
   zeros: (n: number) => Tensor,
+  addInt64: (name: string, values: number[]) => string,
 ): ProtoMessage {
   const op = n.op;
   switch (op.kind) {
@@ -158,6 +172,11 @@ function emitNode(
     }
     case 'Relu':
       return node('Relu', n.name, inputs, [output]);
+    case 'Pad': {
+      const [t, l, b, r] = op.pads;
+      const pads = addInt64(`${n.name}.pads`, [0, 0, t, l, 0, 0, b, r]);
+      return node('Pad', n.name, [...inputs, pads], [output], [{ name: 'mode', str: 'constant' }]);
+    }
     case 'MaxPool': {
       const [t, l, b, r] = op.pads;
       return node('MaxPool', n.name, inputs, [output], [
@@ -205,4 +224,54 @@ export function writeOnnx(path: string, model: ProtoMessage): number {
     flush();
   });
   return model.length;
+}
+
+/**
+ * Max-pooling over zero padding. A Pad(0) + MaxPool pair is what the op means, but onnxruntime's
+ * level-1 PadFusion folds the Pad into MaxPool's pads, which act as -inf, and changes the result
+ * wherever a border window holds only negative values (the same bug onnxsim/onnx-optimizer have).
+ * With a fixed input size the exact equivalent is MaxPool with those pads, then Max with a constant
+ * mask: 0 where the window reaches into the padding, -inf elsewhere. With symbolic sizes the mask
+ * cannot be known, and the Pad + MaxPool pair is emitted.
+ */
+function zeroPaddedMaxPool(
+  n: GraphNode,
+  inputs: string[],
+  output: string,
+  inShape: number[],
+  fixed: boolean,
+  addInit: (name: string, t: Tensor) => string,
+  addInt64: (name: string, values: number[]) => string,
+): ProtoMessage[] {
+  if (n.op.kind !== 'MaxPool' || n.op.zeroPad === undefined) throw new Error('not a zero-padded MaxPool');
+  const op = n.op;
+  const z = op.zeroPad!;
+  const attrs: Attr[] = [
+    { name: 'kernel_shape', ints: op.kernel },
+    { name: 'strides', ints: op.stride },
+  ];
+  if (!fixed) {
+    const padded = `${n.name}.padded`;
+    const padsInit = addInt64(`${n.name}.zero_pad`, [0, 0, z[0], z[1], 0, 0, z[2], z[3]]);
+    return [
+      node('Pad', `${n.name}.zero_pad`, [...inputs, padsInit], [padded], [{ name: 'mode', str: 'constant' }]),
+      node('MaxPool', n.name, [padded], [output], [...attrs, { name: 'pads', ints: op.pads }]),
+    ];
+  }
+  const pads = [op.pads[0] + z[0], op.pads[1] + z[1], op.pads[2] + z[2], op.pads[3] + z[3]];
+  const H = inShape[2]!;
+  const W = inShape[3]!;
+  const outH = Math.floor((H + pads[0]! + pads[2]! - op.kernel[0]) / op.stride[0]) + 1;
+  const outW = Math.floor((W + pads[1]! + pads[3]! - op.kernel[1]) / op.stride[1]) + 1;
+  // A window reaches the zero border when it starts before row 0 or ends after the last row.
+  const touches = (i: number, size: number, k: number, s: number, before: number) => i * s - before < 0 || i * s - before + k - 1 > size - 1;
+  const mask = new Float32Array(outH * outW).fill(-Infinity);
+  for (let i = 0; i < outH; i++)
+    for (let j = 0; j < outW; j++)
+      if (touches(i, H, op.kernel[0], op.stride[0], pads[0]!) || touches(j, W, op.kernel[1], op.stride[1], pads[1]!)) mask[i * outW + j] = 0;
+  const maskName = addInit(`${n.name}.zero_border`, Tensor.fromFloat32(mask, [1, 1, outH, outW]));
+  return [
+    node('MaxPool', n.name, inputs, [`${n.name}.pooled`], [...attrs, { name: 'pads', ints: pads }]),
+    node('Max', `${n.name}.zero_border`, [`${n.name}.pooled`, maskName], [output]),
+  ];
 }

@@ -8,7 +8,10 @@ export type Op =
   | { kind: 'Conv'; weight: Tensor; bias?: Tensor; stride: [number, number]; pads: Pads4; dilation: [number, number]; groups: number }
   | { kind: 'BatchNorm'; scale?: Tensor; shift?: Tensor; mean: Tensor; variance: Tensor; epsilon: number }
   | { kind: 'Relu' }
-  | { kind: 'MaxPool'; kernel: [number, number]; stride: [number, number]; pads: Pads4 }
+  /** Zero padding (Keras ZeroPadding2D), for where the next op must not pad with its own value. */
+  | { kind: 'Pad'; pads: Pads4 }
+  /** `zeroPad`: pad with zeros first (Keras ZeroPadding2D + MaxPooling2D), unlike `pads`, which never win the max. */
+  | { kind: 'MaxPool'; kernel: [number, number]; stride: [number, number]; pads: Pads4; zeroPad?: Pads4 }
   | { kind: 'GlobalAvgPool' }
   | { kind: 'Add' }
   | { kind: 'Flatten' }
@@ -76,9 +79,12 @@ function outputShape(node: GraphNode, ins: number[][]): number[] {
       return x;
     case 'Relu':
       return x;
+    case 'Pad':
+      return [x[0]!, x[1]!, x[2]! + op.pads[0] + op.pads[2], x[3]! + op.pads[1] + op.pads[3]];
     case 'MaxPool': {
-      const h = conv2dOut(x[2]!, op.kernel[0], op.stride[0], op.pads[0], op.pads[2], 1);
-      const w = conv2dOut(x[3]!, op.kernel[1], op.stride[1], op.pads[1], op.pads[3], 1);
+      const z = op.zeroPad ?? [0, 0, 0, 0];
+      const h = conv2dOut(x[2]!, op.kernel[0], op.stride[0], op.pads[0] + z[0], op.pads[2] + z[2], 1);
+      const w = conv2dOut(x[3]!, op.kernel[1], op.stride[1], op.pads[1] + z[1], op.pads[3] + z[3], 1);
       return [x[0]!, x[1]!, h, w];
     }
     case 'GlobalAvgPool':
