@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writePth } from '../src/emit/pth.js';
+import { fuseLayer } from '../src/doconv/fuse-layer.js';
 import { inspectFile } from '../src/inspect.js';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
@@ -111,6 +112,32 @@ print(len(sd), float(sd['3.W'].double().sum()))`;
     expect(Number(count)).toBe(21);
     const w = toFloat32(src.tensors.find((t) => t.name === '3.W')!.tensor);
     expect(Number(sum)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 3);
+  });
+
+  it('a float16 Keras DOConv2D file (h5py): read as float16 from its raw bytes and fused like its float32 twin', async () => {
+    const file = join(out, 'keras_f16.h5');
+    const code = `import h5py, numpy as np, sys
+src = h5py.File(sys.argv[1], 'r')
+dst = h5py.File(sys.argv[2], 'w')
+for k, v in src.attrs.items(): dst.attrs[k] = v
+def copy(name, obj):
+    if isinstance(obj, h5py.Dataset):
+        dst.create_dataset(name, data=obj[()].astype(np.float16))
+    else:
+        g = dst.require_group(name)
+        for k, v in obj.attrs.items(): g.attrs[k] = v
+src.visititems(copy)
+dst.close()`;
+    const r = runPython(['-c', code, fixture('layers', 'keras_layers.h5'), file]);
+    expect(r.stderr).toBe('');
+    const half = await loadCheckpoint(file);
+    expect(half.tensors.every((t) => t.tensor.dtype === 'float16')).toBe(true);
+    const full = await loadCheckpoint(fixture('layers', 'keras_layers.h5'));
+    for (const [i, layer] of half.layers.entries()) {
+      const a = fuseLayer(layer, { dtype: 'float32' });
+      const b = fuseLayer(full.layers[i]!);
+      expect(relativeError(a, b)).toBeLessThan(2e-3); // float16 parameters, fused in float32
+    }
   });
 
   it('the bundled example (a DO-Conv CIFAR ResNet-20) converts to what a plain one loads, outputs within 1e-4', async () => {

@@ -197,3 +197,26 @@ describe('Keras save_weights() files (no model_config)', () => {
     expect(JSON.parse(r.stdout).outputShape).toEqual([2, 4, 6, 4]);
   });
 });
+
+describe('Keras attributes split into chunks', () => {
+  it('joins layer_names0, layer_names1, ... as Keras does when the list outgrows the HDF5 header', async () => {
+    const { hdf5Ready, hdf5 } = await import('../src/formats/hdf5.js');
+    await hdf5Ready();
+    const { h5 } = hdf5();
+    const file = join(dir, 'chunked.h5');
+    const f = new h5.File(file, 'w');
+    f.create_attribute('layer_names0', ['dense_a', 'dense_b']);
+    f.create_attribute('layer_names1', ['dense_c']);
+    for (const name of ['dense_a', 'dense_b', 'dense_c']) {
+      const g = f.create_group(name);
+      g.create_attribute('weight_names0', [`${name}/kernel:0`]);
+      g.create_attribute('weight_names1', [`${name}/bias:0`]);
+      const inner = g.create_group(name);
+      inner.create_dataset({ name: 'kernel:0', data: new Float32Array(6), shape: [2, 3], dtype: '<f4' });
+      inner.create_dataset({ name: 'bias:0', data: new Float32Array(3), shape: [3], dtype: '<f4' });
+    }
+    f.close();
+    const ckpt = await loadCheckpoint(file);
+    expect(ckpt.tensors.map((t) => t.name)).toEqual(['dense_a/dense_a/kernel:0', 'dense_a/dense_a/bias:0', 'dense_b/dense_b/kernel:0', 'dense_b/dense_b/bias:0', 'dense_c/dense_c/kernel:0', 'dense_c/dense_c/bias:0']);
+  });
+});
