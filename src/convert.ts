@@ -7,6 +7,7 @@ import { fuseLayersInPlace } from './doconv/fuse-checkpoint.js';
 import { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
 import { networkFromCheckpoint, type Network } from './arch/network.js';
 import { buildOnnxModel, writeOnnx } from './emit/onnx.js';
+import { writeTfjsModel, type Quantization } from './emit/tfjs.js';
 import { writeNpz } from './emit/npz.js';
 import { writeGluonParams } from './emit/gluon-params.js';
 import { writeKerasH5 } from './emit/keras-h5.js';
@@ -49,6 +50,8 @@ export interface ConvertOptions {
   keepDoconv?: boolean;
   /** ONNX: the architecture (a zoo name), or 'auto' (default) to recognise it. */
   arch?: string;
+  /** TensorFlow.js: weight quantization (tensorflowjs_converter's --quantize_float16 / --quantize_uint8). */
+  quantize?: Quantization;
   /** ONNX: keep BatchNormalization nodes instead of folding them into the convolutions. */
   noFoldBn?: boolean;
   /** ONNX: float16 weights and compute; `fp16Io` makes the input and output float16 too. */
@@ -181,9 +184,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
   if (to === 'onnx') return convertToOnnx(input, output, options, started);
-  if (to === 'tfjs') {
-    throw new DoconvError('BAD_ARGUMENT', `--to tfjs is not supported yet; this version writes onnx, pth, safetensors, npz, keras-h5 and gluon-params`, { file: output });
-  }
+  if (to === 'tfjs') return convertToTfjs(input, output, options, started);
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) throw new DoconvError('BAD_ARGUMENT', `--dtype must be a floating-point type, got ${options.dtype}`);
   const kernels = kernelOverrides(options);
   const progress = options.onProgress ?? (() => {});
@@ -314,6 +315,33 @@ async function convertToOnnx(input: string, output: string, options: ConvertOpti
       dropped: [],
       notes: [...ckpt.notes, ...network.assumptions],
       toolVersion: VERSION,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    ckpt.close();
+  }
+}
+
+async function convertToTfjs(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
+  const progress = options.onProgress ?? (() => {});
+  progress(`reading ${input}`);
+  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true, ...(options.config !== undefined ? { config: options.config } : {}) });
+  try {
+    const network = networkFromCheckpoint(ckpt, {
+      ...(options.arch ? { arch: options.arch } : {}),
+      ...(options.inputSize ? { inputSize: options.inputSize } : {}),
+      ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
+    });
+    const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
+    progress(`writing ${output}`);
+    const meta = onnxMetadata(ckpt, network);
+    const written = writeTfjsModel(output, graph, {
+      quantize: options.quantize ?? 'none',
+      metadata: { ...meta, preprocessing: { ...network.preprocessing, layout: 'NHWC' } },
+    });
+    return {
+      input, output, from: ckpt.format, to: 'tfjs', fusedLayers: ckpt.layers.length, architecture: { name: network.name, assumptions: network.assumptions },
+      tensorsIn: ckpt.tensors.length, tensorsOut: written.files.length, bytesOut: written.bytes, dropped: [], notes: [...ckpt.notes, ...network.assumptions], toolVersion: VERSION,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {

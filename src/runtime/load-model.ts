@@ -9,6 +9,7 @@ import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
 import { GPU_HELP, providersFor } from './execution-providers.js';
+import { loadTfjsModel } from './tfjs-model.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
 
 const ONNX_FLOAT16 = 10;
@@ -58,7 +59,11 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
  * provider that starts (CUDA, then WebGPU) and says what was tried when none does.
  */
 export async function loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<Model> {
-  if ((options.backend ?? 'onnx') !== 'onnx') throw new DoconvError('BAD_ARGUMENT', `backend '${options.backend}' is not available in this version; use 'onnx'`);
+  if (options.backend === 'tfjs') {
+    if (typeof source !== 'string') throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' loads a model folder (convert with --to tfjs first)");
+    return loadTfjsModel(source, options.tfjsBackend);
+  }
+  if ((options.backend ?? 'onnx') !== 'onnx') throw new DoconvError('BAD_ARGUMENT', `backend '${String(options.backend)}' is not available; use 'onnx' or 'tfjs'`);
   const { bytes, name } = await onnxBytes(source, options);
   const info = (() => {
     try {

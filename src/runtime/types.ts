@@ -1,6 +1,6 @@
 import type { Preprocessing } from '../arch/spec.js';
 
-export type Backend = 'onnx';
+export type Backend = 'onnx' | 'tfjs';
 export type Device = 'cpu' | 'gpu';
 
 /** Input to `predict`: a flat Float32Array (shape taken from the model) or data with its shape. */
@@ -16,6 +16,8 @@ export interface LoadModelOptions {
   backend?: Backend;
   /** 'cpu' (default) or 'gpu' (the first GPU execution provider that works on this machine). */
   device?: Device;
+  /** tfjs: the backend to try first ('wasm' default, 'cpu', or 'tensorflow' from @tensorflow/tfjs-node). */
+  tfjsBackend?: 'wasm' | 'cpu' | 'tensorflow';
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
   /** For DO-Conv checkpoints: the architecture ('auto' default) and kernel overrides. */
