@@ -19,7 +19,8 @@ Usage:
                      [--kernel NAME=MxN]... [--flatten] [--state-dict-key KEY]
                      [--dtype float32|float16|bfloat16|float64] [--keep-doconv] [--json]
                      [--arch NAME|auto] [--no-fold-bn] [--fp16] [--fp16-io] [--input-size HxW] [--dynamic-size]
-  doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx] [--device cpu|gpu]
+                     [--quantize none|float16|uint8]
+  doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx|tfjs] [--tfjs-backend wasm|cpu|tensorflow] [--device cpu|gpu]
                      [--threads N] [--arch NAME] [--kernel NAME=MxN]...
   doconv-zoo --version | --help
 
@@ -33,8 +34,11 @@ Commands:
             ResNet in torchvision naming; --arch overrides), BatchNorm folded into the
             convolutions, and an ONNX model (opset 17) written: input 'input' NCHW float32
             [batch, 3, H, W], output 'logits' [batch, classes].
-  predict   Run a model (.onnx, or a DO-Conv checkpoint converted in memory) on an NCHW float32
-            .npy batch and write the output as .npy.
+            A folder (or --to tfjs) gets a TensorFlow.js graph model (model.json + 4 MB shards)
+            that tf.loadGraphModel runs in Node and in browsers; it takes NHWC input.
+  predict   Run a model (.onnx, a TensorFlow.js folder with --backend tfjs, or a DO-Conv
+            checkpoint converted in memory) on a float32 .npy batch and write the output as .npy.
+            TensorFlow.js models take NHWC: an NCHW batch is transposed for them (and back).
 
 Options:
   -o, --output OUT        Output file; its extension picks the format (.onnx .pth .safetensors .npz
@@ -53,6 +57,7 @@ Options:
   --no-fold-bn            ONNX: keep BatchNormalization nodes.
   --fp16                  ONNX: float16 weights and compute (input/output stay float32).
   --fp16-io               ONNX: float16 input and output too.
+  --quantize Q            TensorFlow.js: weights as float16 or affine uint8 (per tensor).
   --input-size HxW        ONNX: the input size (default the architecture's: 224x224, 32x32 for
                           CIFAR nets); the batch dimension is always dynamic.
   --dynamic-size          ONNX: symbolic height and width (any size, ~10% slower in onnxruntime).
@@ -131,6 +136,7 @@ async function runConvert(args: string[]): Promise<number> {
     'fp16-io': { type: 'boolean' },
     'input-size': { type: 'string' },
     'dynamic-size': { type: 'boolean' },
+    quantize: { type: 'string' },
   });
   if (values.help) return printUsage();
   const input = onePositional(positionals, 'checkpoint');
@@ -155,6 +161,7 @@ async function runConvert(args: string[]): Promise<number> {
     fp16Io: values['fp16-io'] ?? false,
     ...(inputSize ? { inputSize } : {}),
     dynamicSize: values['dynamic-size'] ?? false,
+    ...(values.quantize ? { quantize: oneOf(values.quantize, ['none', 'float16', 'uint8'] as const, '--quantize')! } : {}),
     onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
   });
   process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);
@@ -173,6 +180,7 @@ async function runPredict(args: string[]): Promise<number> {
     input: { type: 'string', short: 'i' },
     output: { type: 'string', short: 'o' },
     backend: { type: 'string' },
+    'tfjs-backend': { type: 'string' },
     device: { type: 'string' },
     threads: { type: 'string' },
     arch: { type: 'string' },
@@ -180,12 +188,14 @@ async function runPredict(args: string[]): Promise<number> {
   if (values.help) return printUsage();
   const model = onePositional(positionals, 'model');
   if (values.input === undefined || values.output === undefined) throw new DoconvError('BAD_ARGUMENT', 'predict needs --input X.npy and --output Y.npy');
-  const backend = oneOf(values.backend, ['onnx'] as const, '--backend');
+  const backend = oneOf(values.backend, ['onnx', 'tfjs'] as const, '--backend');
+  const tfjsBackend = oneOf(values['tfjs-backend'], ['wasm', 'cpu', 'tensorflow'] as const, '--tfjs-backend');
   const device = oneOf(values.device, ['cpu', 'gpu'] as const, '--device');
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new DoconvError('BAD_ARGUMENT', `--threads must be a positive integer, got '${values.threads}'`);
   const summary = await predictFile(model, values.input, values.output, {
     ...(backend ? { backend } : {}),
+    ...(tfjsBackend ? { tfjsBackend } : {}),
     ...(device ? { device } : {}),
     ...(threads ? { threads } : {}),
     ...(values.arch ? { arch: values.arch } : {}),

@@ -31,7 +31,11 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
   const model = await loadModel(modelPath, { inputShape: x.shape, ...options });
   try {
     const t0 = performance.now();
-    const y = await model.predict({ data: toFloat32(x), shape: x.shape });
+    // TensorFlow.js models take NHWC; an NCHW batch (channels where the model expects them second) is turned.
+    const c = model.inputShape[3];
+    const turn = model.backend === 'tfjs' && typeof c === 'number' && x.shape[1] === c && x.shape[3] !== c;
+    let y = turn ? await model.predict(nchwToNhwc(toFloat32(x), x.shape)) : await model.predict({ data: toFloat32(x), shape: x.shape });
+    if (turn && y.shape.length === 4) y = nhwcToNchw(y.data, y.shape);
     const seconds = (performance.now() - t0) / 1000;
     const out = Tensor.fromFloat32(y.data, y.shape);
     writeFileAtomic(outputPath, (fd) => {
@@ -41,4 +45,18 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
   } finally {
     await model.dispose();
   }
+}
+
+function nchwToNhwc(x: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  const y = new Float32Array(x.length);
+  for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) y[((a * h + i) * w + j) * c + b] = x[((a * c + b) * h + i) * w + j]!;
+  return { data: y, shape: [n, h, w, c] };
+}
+
+function nhwcToNchw(x: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
+  const [n, h, w, c] = shape as [number, number, number, number];
+  const y = new Float32Array(x.length);
+  for (let a = 0; a < n; a++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let b = 0; b < c; b++) y[((a * c + b) * h + i) * w + j] = x[((a * h + i) * w + j) * c + b]!;
+  return { data: y, shape: [n, c, h, w] };
 }

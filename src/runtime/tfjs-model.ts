@@ -30,7 +30,10 @@ async function importOptional(name: string): Promise<boolean> {
 
 /** @tensorflow/tfjs with the first backend that starts (the selection is tfjsBackendOrder). */
 async function tfjs(prefer?: TfjsBackend): Promise<{ tf: Tf; backend: string; tried: string[] }> {
-  tfModule ??= import('@tensorflow/tfjs');
+  tfModule ??= import('@tensorflow/tfjs').then((tf) => {
+    tf.enableProdMode(); // no debug checks, and no "install tfjs-node" banner on stdout
+    return tf;
+  });
   const tf = await tfModule;
   const tfjsNode = (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node'));
   await importOptional('@tensorflow/tfjs-backend-wasm');
