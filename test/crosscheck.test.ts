@@ -11,8 +11,9 @@ import { fuseLayer } from '../src/doconv/fuse-layer.js';
 import { inspectFile } from '../src/inspect.js';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
-import { readNpz, relativeError } from './helpers/npz.js';
-import { runOnNpy } from './helpers/onnx.js';
+import { readNpyFile, readNpz, relativeError } from './helpers/npz.js';
+import { argmaxRows, runOnNpy } from './helpers/onnx.js';
+import { loadModel } from '../src/runtime/load-model.js';
 import { fixture, ROOT, runCli, tempDir } from './helpers/paths.js';
 import { pythonTier, runPython, runPythonAsync } from './helpers/python.js';
 
@@ -55,7 +56,14 @@ function convert(input: string, output: string, extra: string[] = []): void {
 }
 
 /** Generated cases, regenerated only when the generator changes (its hash is in the manifest). */
-async function generatedCases(): Promise<Case[]> {
+let generated: Promise<Case[]> | undefined;
+/** The torch-generated cases (memoised: several describe blocks need them, in any order). */
+function generatedCases(): Promise<Case[]> {
+  generated ??= makeGeneratedCases();
+  return generated;
+}
+
+async function makeGeneratedCases(): Promise<Case[]> {
   const manifestPath = join(CACHE, 'manifest.json');
   const hash = createHash('sha256').update(readFileSync(GENERATOR)).digest('hex');
   const current = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { generator: string; cases: Case[] }) : undefined;
@@ -70,7 +78,13 @@ const GLUON_NETWORKS = join(ROOT, 'scripts', 'reference', 'gluon_networks.py');
 const GLUON_CACHE = join(CACHE, 'gluon');
 
 /** GluonCV-named cases, regenerated when their generator or torch mirrors change. */
-async function gluonCases(): Promise<Case[]> {
+let gluon: Promise<Case[]> | undefined;
+function gluonCases(): Promise<Case[]> {
+  gluon ??= makeGluonCases();
+  return gluon;
+}
+
+async function makeGluonCases(): Promise<Case[]> {
   const stamp = join(GLUON_CACHE, 'generator.sha256');
   const hash = createHash('sha256').update(readFileSync(GLUON_GENERATOR)).update(readFileSync(GLUON_NETWORKS)).digest('hex');
   if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
@@ -79,6 +93,24 @@ async function gluonCases(): Promise<Case[]> {
     writeFileSync(stamp, hash);
   }
   return (JSON.parse(readFileSync(join(GLUON_CACHE, 'gluon_manifest.json'), 'utf8')) as { cases: Case[] }).cases;
+}
+
+let keras: Promise<string> | undefined;
+/** The Keras-named cases' folder, generated when their generator changed (memoised). */
+function kerasCases(): Promise<string> {
+  keras ??= (async () => {
+    const dirK = join(CACHE, 'keras');
+    const stamp = join(dirK, 'generator.sha256');
+    const generator = join(ROOT, 'scripts', 'reference', 'make_keras_cases.py');
+    const hash = createHash('sha256').update(readFileSync(generator)).digest('hex');
+    if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
+      const r = await runPythonAsync([generator, dirK]);
+      if (r.status !== 0) throw new Error(`make_keras_cases.py failed:\n${r.stderr}`);
+      writeFileSync(stamp, hash);
+    }
+    return dirK;
+  })();
+  return keras;
 }
 
 describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`, () => {
@@ -172,15 +204,7 @@ dst.close()`;
     ['keras_resnet50', 'resnet50_v1'],
     ['keras_resnet50_v2', 'keras_resnet50_v2'],
   ])('Keras-named DO-Conv %s (save_weights HDF5): detected as %s, NHWC ONNX within 1e-4 of the torch mirror', async (caseName, archName) => {
-    const dirK = join(CACHE, 'keras');
-    const stamp = join(dirK, 'generator.sha256');
-    const generator = join(ROOT, 'scripts', 'reference', 'make_keras_cases.py');
-    const hash = createHash('sha256').update(readFileSync(generator)).digest('hex');
-    if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
-      const r = await runPythonAsync([generator, dirK]);
-      if (r.status !== 0) throw new Error(`make_keras_cases.py failed:\n${r.stderr}`);
-      writeFileSync(stamp, hash);
-    }
+    const dirK = await kerasCases();
     const file = join(dirK, `${caseName}.h5`);
     const report = await inspectFile(file);
     expect(report.architecture?.name).toBe(archName);
@@ -192,6 +216,39 @@ dst.close()`;
     expect(r.model.inputShape).toEqual(['batch', 224, 224, 3]);
     expect(relativeError(r.y, r.ref)).toBeLessThan(1e-4);
     expect(r.top1).toEqual(r.refTop1);
+  });
+
+  describe('TensorFlow.js (wasm backend) against torch, zoo networks of every naming', () => {
+    const nhwc = (t: ReturnType<typeof readNpyFile>) => {
+      const [n, c, h, w] = t.shape as [number, number, number, number];
+      const x = toFloat32(t);
+      const y = new Float32Array(x.length);
+      for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) y[((a * h + i) * w + j) * c + b] = x[((a * c + b) * h + i) * w + j]!;
+      return { data: y, shape: [n, h, w, c] };
+    };
+    it.each([
+      ['resnet50_v1b (torchvision names)', () => join(CACHE, 'resnet50_zip'), 'pth', false],
+      ['resnext50_32x4d (torchvision names)', () => join(CACHE, 'resnext50_32x4d_zip'), 'pth', false],
+      ['resnet50_v2 (GluonCV names)', () => join(GLUON_CACHE, 'resnet50_v2'), 'params', false],
+      ['keras_resnet50 (Keras applications names)', () => join(CACHE, 'keras', 'keras_resnet50'), 'h5', true],
+      ['keras_resnet50_v2 (Keras applications names)', () => join(CACHE, 'keras', 'keras_resnet50_v2'), 'h5', true],
+    ] as const)('%s: logits within 1e-4 of torch, top-1 identical', async (_label, base, ext, inputIsNhwc) => {
+      await Promise.all([generatedCases(), gluonCases(), kerasCases()]);
+      const stem = base();
+      if (!existsSync(`${stem}.${ext}`)) throw new Error(`missing generated case ${stem}.${ext}`);
+      const folder = join(out, `tfjs_${stem.split('/').pop()}`);
+      convert(`${stem}.${ext}`, folder, ['--to', 'tfjs']);
+      const x = readNpyFile(`${stem}.input.npy`);
+      const ref = toFloat32(readNpyFile(`${stem}.expected.npy`));
+      const m = await loadModel(folder, { backend: 'tfjs', tfjsBackend: 'wasm' });
+      try {
+        const y = await m.predict(inputIsNhwc ? { data: toFloat32(x), shape: [...x.shape] } : nhwc(x));
+        expect(relativeError(y.data, ref)).toBeLessThan(1e-4);
+        expect(argmaxRows(y.data, y.shape[1]!)).toEqual(argmaxRows(ref, y.shape[1]!));
+      } finally {
+        await m.dispose();
+      }
+    }, 300_000);
   });
 
   describe('generated full-size networks and checkpoint variants', () => {
