@@ -52,6 +52,8 @@ export interface ConvertOptions {
   arch?: string;
   /** TensorFlow.js: weight quantization (tensorflowjs_converter's --quantize_float16 / --quantize_uint8). */
   quantize?: Quantization;
+  /** TensorFlow.js: how grouped convolutions are written ('split' default, or 'dense' block-diagonal). */
+  groupedConv?: 'split' | 'dense';
   /** ONNX: keep BatchNormalization nodes instead of folding them into the convolutions. */
   noFoldBn?: boolean;
   /** ONNX: float16 weights and compute; `fp16Io` makes the input and output float16 too. */
@@ -337,6 +339,7 @@ async function convertToTfjs(input: string, output: string, options: ConvertOpti
     const meta = onnxMetadata(ckpt, network);
     const written = writeTfjsModel(output, graph, {
       quantize: options.quantize ?? 'none',
+      groupedConv: options.groupedConv ?? 'split',
       metadata: { ...meta, preprocessing: { ...network.preprocessing, layout: 'NHWC' } },
     });
     return {

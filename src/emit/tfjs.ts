@@ -14,6 +14,8 @@ export type Quantization = 'none' | 'float16' | 'uint8';
 
 export interface TfjsOptions {
   quantize?: Quantization;
+  /** Grouped convolutions (tfjs has none): 'split' into one conv per group (default), or one 'dense' conv with a block-diagonal filter. */
+  groupedConv?: 'split' | 'dense';
   metadata?: Record<string, unknown>;
   shardBytes?: number;
 }
@@ -74,7 +76,7 @@ class GraphDefBuilder {
 }
 
 /** The graph as a tfjs GraphDef (NHWC) with its weights; `relu` after a conv is fused into it. */
-export function buildTfjsGraph(graph: Graph): { nodes: TfNode[]; weights: Weight[]; input: string; output: string; inputShape: number[]; outputShape: number[] } {
+export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 'split'): { nodes: TfNode[]; weights: Weight[]; input: string; output: string; inputShape: number[]; outputShape: number[] } {
   const shapes = inferShapes(graph);
   const b = new GraphDefBuilder();
   const [c, h, w] = graph.inputShape;
@@ -127,6 +129,18 @@ export function buildTfjsGraph(graph: Graph): { nodes: TfNode[]; weights: Weight
           const filter = b.const(`${base}/filter`, [kh, kw, cIn, m], f);
           const bi = b.const(`${base}/bias`, [cOut], bias);
           out = b.op(base, 'FusedDepthwiseConv2dNative', [x, filter, bi], common);
+        } else if (groupedConv === 'dense') {
+          // One ordinary conv whose filter is zero outside each group's block: g times the arithmetic.
+          const g = op.groups;
+          const opg = cOut / g;
+          const full = new Float32Array(cOut * cIn * kh * kw);
+          for (let o = 0; o < cOut; o++) {
+            const k = Math.floor(o / opg);
+            for (let ci = 0; ci < ipg; ci++) for (let y = 0; y < kh * kw; y++) full[(o * cIn + k * ipg + ci) * kh * kw + y] = wv[(o * ipg + ci) * kh * kw + y]!;
+          }
+          const filter = b.const(`${base}/filter`, [kh, kw, cIn, cOut], hwio(full, cOut, cIn, kh, kw));
+          const bi = b.const(`${base}/bias`, [cOut], bias);
+          out = b.op(base, '_FusedConv2D', [x, filter, bi], common);
         } else {
           // tfjs has no grouped conv: split the channels, one conv per group, concatenate.
           const g = op.groups;
@@ -238,7 +252,7 @@ function quantizeUint8(data: Float32Array): { bytes: Uint8Array; min: number; sc
 
 /** Writes model.json and its weight shards into `dir` (through a temporary folder renamed when complete). */
 export function writeTfjsModel(dir: string, graph: Graph, options: TfjsOptions = {}): { files: string[]; bytes: number } {
-  const built = buildTfjsGraph(graph);
+  const built = buildTfjsGraph(graph, options.groupedConv ?? 'split');
   const quantize = options.quantize ?? 'none';
   const shardBytes = options.shardBytes ?? 4 * 1024 * 1024;
   const specs: Record<string, unknown>[] = [];
