@@ -19,7 +19,7 @@ Usage:
                      [--kernel NAME=MxN]... [--flatten] [--state-dict-key KEY]
                      [--dtype float32|float16|bfloat16|float64] [--keep-doconv] [--json]
                      [--arch NAME|auto] [--no-fold-bn] [--fp16] [--fp16-io] [--input-size HxW] [--dynamic-size]
-                     [--quantize none|float16|uint8]
+                     [--quantize none|float16|uint8|uint8-channel]
   doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx|tfjs] [--tfjs-backend wasm|cpu|tensorflow] [--device cpu|gpu]
                      [--threads N] [--arch NAME] [--kernel NAME=MxN]...
   doconv-zoo --version | --help
@@ -57,7 +57,8 @@ Options:
   --no-fold-bn            ONNX: keep BatchNormalization nodes.
   --fp16                  ONNX: float16 weights and compute (input/output stay float32).
   --fp16-io               ONNX: float16 input and output too.
-  --quantize Q            TensorFlow.js: weights as float16 or affine uint8 (per tensor).
+  --quantize Q            TensorFlow.js: weights as float16, affine uint8 per tensor (as
+                          tensorflowjs_converter), or uint8-channel (per output channel).
   --input-size HxW        ONNX: the input size (default the architecture's: 224x224, 32x32 for
                           CIFAR nets); the batch dimension is always dynamic.
   --dynamic-size          ONNX: symbolic height and width (any size, ~10% slower in onnxruntime).
@@ -161,7 +162,7 @@ async function runConvert(args: string[]): Promise<number> {
     fp16Io: values['fp16-io'] ?? false,
     ...(inputSize ? { inputSize } : {}),
     dynamicSize: values['dynamic-size'] ?? false,
-    ...(values.quantize ? { quantize: oneOf(values.quantize, ['none', 'float16', 'uint8'] as const, '--quantize')! } : {}),
+    ...(values.quantize ? { quantize: oneOf(values.quantize, ['none', 'float16', 'uint8', 'uint8-channel'] as const, '--quantize')! } : {}),
     onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
   });
   process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);

@@ -10,7 +10,12 @@ import { VERSION } from '../version.js';
 // in protobuf-JSON form (string attributes base64, int64 lists as strings) and a weightsManifest;
 // weights are little-endian and cut into 4 MB shards. Everything computes in NHWC, as TF does.
 
-export type Quantization = 'none' | 'float16' | 'uint8';
+/**
+ * 'float16' and 'uint8' are tensorflowjs_converter's (uint8: affine, one min/scale per tensor).
+ * 'uint8-channel' keeps one min/scale per output channel: each filter is stored as uint8 codes and
+ * dequantized in the graph (Mul by the channel scales, Add the channel offsets), which any tfjs runs.
+ */
+export type Quantization = 'none' | 'float16' | 'uint8' | 'uint8-channel';
 
 export interface TfjsOptions {
   quantize?: Quantization;
@@ -25,6 +30,8 @@ interface Weight {
   shape: number[];
   dtype: 'float32' | 'int32';
   data: Float32Array | Int32Array;
+  /** uint8 codes stored exactly (min 0, scale 1): a per-channel quantized filter's integer part. */
+  codes?: boolean;
 }
 
 type Attr = Record<string, unknown>;
@@ -52,6 +59,32 @@ class GraphDefBuilder {
   readonly weights: Weight[] = [];
   private readonly names = new Set<string>();
 
+  constructor(private readonly perChannel = false) {}
+
+  /**
+   * A filter or dense kernel whose last axis is the output channel. With per-channel quantization it
+   * becomes uint8 codes q and the graph computes q * scale[c] + min[c].
+   */
+  filter(base: string, shape: number[], data: Float32Array): string {
+    if (!this.perChannel) return this.const(base, shape, data);
+    const channels = shape[shape.length - 1]!;
+    const min = new Float32Array(channels).fill(Infinity);
+    const max = new Float32Array(channels).fill(-Infinity);
+    for (let i = 0; i < data.length; i++) {
+      const c = i % channels;
+      if (data[i]! < min[c]!) min[c] = data[i]!;
+      if (data[i]! > max[c]!) max[c] = data[i]!;
+    }
+    const scale = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) scale[c] = max[c]! > min[c]! ? (max[c]! - min[c]!) / 255 : 1;
+    const q = new Float32Array(data.length);
+    for (let i = 0; i < data.length; i++) q[i] = Math.round((data[i]! - min[i % channels]!) / scale[i % channels]!);
+    const codes = this.const(`${base}/codes`, shape, q);
+    this.weights[this.weights.length - 1]!.codes = true;
+    const mul = this.op(`${base}/scaled`, 'Mul', [codes, this.const(`${base}/scale`, [channels], scale)], { T: FLOAT });
+    return this.op(base, 'AddV2', [mul, this.const(`${base}/min`, [channels], min)], { T: FLOAT });
+  }
+
   name(base: string): string {
     let n = base.replace(/[^A-Za-z0-9_./-]/g, '_');
     for (let i = 1; this.names.has(n); i++) n = `${base}_${i}`;
@@ -76,9 +109,9 @@ class GraphDefBuilder {
 }
 
 /** The graph as a tfjs GraphDef (NHWC) with its weights; `relu` after a conv is fused into it. */
-export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 'split'): { nodes: TfNode[]; weights: Weight[]; input: string; output: string; inputShape: number[]; outputShape: number[] } {
+export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 'split', perChannel = false): { nodes: TfNode[]; weights: Weight[]; input: string; output: string; inputShape: number[]; outputShape: number[] } {
   const shapes = inferShapes(graph);
-  const b = new GraphDefBuilder();
+  const b = new GraphDefBuilder(perChannel);
   const [c, h, w] = graph.inputShape;
   const input = b.op('input', 'Placeholder', [], { dtype: FLOAT, shape: { shape: dims([-1, h, w, c]) } });
   b.nodes[0]!.input = undefined;
@@ -118,7 +151,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
         const cIn = ipg * op.groups;
         let out: string;
         if (op.groups === 1) {
-          const filter = b.const(`${base}/filter`, [kh, kw, ipg, cOut], hwio(wv, cOut, ipg, kh, kw));
+          const filter = b.filter(`${base}/filter`, [kh, kw, ipg, cOut], hwio(wv, cOut, ipg, kh, kw));
           const bi = b.const(`${base}/bias`, [cOut], bias);
           out = b.op(base, '_FusedConv2D', [x, filter, bi], common);
         } else if (ipg === 1) {
@@ -126,7 +159,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
           const m = cOut / cIn;
           const f = new Float32Array(wv.length);
           for (let ch = 0; ch < cIn; ch++) for (let j = 0; j < m; j++) for (let y = 0; y < kh; y++) for (let z = 0; z < kw; z++) f[((y * kw + z) * cIn + ch) * m + j] = wv[((ch * m + j) * kh + y) * kw + z]!;
-          const filter = b.const(`${base}/filter`, [kh, kw, cIn, m], f);
+          const filter = b.filter(`${base}/filter`, [kh, kw, cIn, m], f);
           const bi = b.const(`${base}/bias`, [cOut], bias);
           out = b.op(base, 'FusedDepthwiseConv2dNative', [x, filter, bi], common);
         } else if (groupedConv === 'dense') {
@@ -138,7 +171,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
             const k = Math.floor(o / opg);
             for (let ci = 0; ci < ipg; ci++) for (let y = 0; y < kh * kw; y++) full[(o * cIn + k * ipg + ci) * kh * kw + y] = wv[(o * ipg + ci) * kh * kw + y]!;
           }
-          const filter = b.const(`${base}/filter`, [kh, kw, cIn, cOut], hwio(full, cOut, cIn, kh, kw));
+          const filter = b.filter(`${base}/filter`, [kh, kw, cIn, cOut], hwio(full, cOut, cIn, kh, kw));
           const bi = b.const(`${base}/bias`, [cOut], bias);
           out = b.op(base, '_FusedConv2D', [x, filter, bi], common);
         } else {
@@ -150,7 +183,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
           const parts: string[] = [];
           for (let k = 0; k < g; k++) {
             const part = wv.subarray(k * opg * ipg * kh * kw, (k + 1) * opg * ipg * kh * kw);
-            const filter = b.const(`${base}/g${k}/filter`, [kh, kw, ipg, opg], hwio(part, opg, ipg, kh, kw));
+            const filter = b.filter(`${base}/g${k}/filter`, [kh, kw, ipg, opg], hwio(part, opg, ipg, kh, kw));
             const bi = b.const(`${base}/g${k}/bias`, [opg], bias.subarray(k * opg, (k + 1) * opg));
             parts.push(b.op(`${base}/g${k}`, '_FusedConv2D', [k === 0 ? split : `${split}:${k}`, filter, bi], common));
           }
@@ -223,7 +256,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
         const wv = toFloat32(op.weight);
         const wt = new Float32Array(wv.length);
         for (let i = 0; i < outF; i++) for (let j = 0; j < inF; j++) wt[j * outF + i] = wv[i * inF + j]!;
-        const mm = b.op(`${base}/matmul`, 'MatMul', [x, b.const(`${base}/kernel`, [inF, outF], wt)], { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } });
+        const mm = b.op(`${base}/matmul`, 'MatMul', [x, b.filter(`${base}/kernel`, [inF, outF], wt)], { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } });
         const bias = op.bias ? toFloat32(op.bias) : new Float32Array(outF);
         value.set(n.output, b.op(base, 'BiasAdd', [mm, b.const(`${base}/bias`, [outF], bias)], { T: FLOAT, data_format: { s: b64('NHWC') } }));
         break;
@@ -252,14 +285,18 @@ function quantizeUint8(data: Float32Array): { bytes: Uint8Array; min: number; sc
 
 /** Writes model.json and its weight shards into `dir` (through a temporary folder renamed when complete). */
 export function writeTfjsModel(dir: string, graph: Graph, options: TfjsOptions = {}): { files: string[]; bytes: number } {
-  const built = buildTfjsGraph(graph, options.groupedConv ?? 'split');
   const quantize = options.quantize ?? 'none';
+  const built = buildTfjsGraph(graph, options.groupedConv ?? 'split', quantize === 'uint8-channel');
   const shardBytes = options.shardBytes ?? 4 * 1024 * 1024;
   const specs: Record<string, unknown>[] = [];
   const chunks: Uint8Array[] = [];
   for (const w of built.weights) {
     const spec: Record<string, unknown> = { name: w.name, shape: w.shape, dtype: w.dtype };
-    if (w.dtype === 'int32' || quantize === 'none' || w.data.length === 0) {
+    if (w.codes) {
+      // integers 0..255: uint8 with min 0 and scale 1 is exact
+      chunks.push(Uint8Array.from(w.data as Float32Array));
+      spec.quantization = { dtype: 'uint8', min: 0, scale: 1 };
+    } else if (w.dtype === 'int32' || quantize === 'none' || quantize === 'uint8-channel' || w.data.length === 0) {
       chunks.push(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
     } else if (quantize === 'float16') {
       const h = float32ToHalf(w.data as Float32Array);
