@@ -117,8 +117,8 @@ describe('convert writes what plain networks load', () => {
     expect(readdirSync(d)).toEqual([]);
   });
 
-  it('refuses targets this version does not write, and unknown extensions, with the flag to use', async () => {
-    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.tfjs'), { kernels: ['4=3x1'], to: 'tfjs' })).rejects.toThrow(/not supported yet/);
+  it('refuses unknown extensions with the flag to use, and graph targets for networks outside the zoo', async () => {
+    await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.tfjs'), { kernels: ['4=3x1'], to: 'tfjs' })).rejects.toThrow(/not a network of the zoo/);
     await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).rejects.toThrow(/--to/);
   });
 });

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+// The zoo's manifest (registry/manifest.json): one entry per network, validated by this schema,
+// which is also exported as JSON Schema (registry/manifest.schema.json).
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+
+export const ArchitectureSchema = z.object({
+  family: z.enum(['resnet_v1', 'resnet_v1b', 'resnet_v2', 'plain', 'resnet_v2_keras', 'custom']),
+  depth: z.number().int().positive(),
+  block: z.enum(['basic', 'bottleneck', 'custom']),
+  layers: z.array(z.number().int().positive()),
+  groups: z.number().int().positive(),
+  widthPerGroup: z.number().int().positive(),
+  numClasses: z.number().int().positive(),
+});
+
+export const InputSpecSchema = z.object({
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  channels: z.number().int().positive(),
+  layout: z.enum(['NCHW', 'NHWC']),
+  mean: z.array(z.number()),
+  std: z.array(z.number()),
+  resize: z.number().int().positive(),
+  crop: z.number().int().positive(),
+});
+
+/** What the DO-Conv paper reports for a row of its ImageNet table (top-1 %, ImageNet-1k val). */
+export const PaperResultSchema = z.object({
+  dataset: z.literal('ImageNet-1k val'),
+  baselineTop1: z.number(),
+  doconvGain: z.number(),
+  doconvTop1: z.number(),
+  source: z.string(),
+});
+
+/** A run that measured accuracy (written by `eval`, added by `registry verify`). */
+export const VerificationSchema = z.object({
+  dataset: z.string(),
+  datasetFingerprint: z.string(),
+  count: z.number().int().positive(),
+  top1: z.number(),
+  top5: z.number().optional(),
+  backend: z.string(),
+  device: z.string(),
+  toolVersion: z.string(),
+  date: z.string(),
+  modelSha256: Sha256,
+});
+
+export const ArtifactSchema = z.object({
+  format: z.enum(['pytorch', 'keras', 'gluon', 'onnx', 'tfjs']),
+  /** Mirrors, tried in order: absolute http(s)/file URLs, or paths relative to the manifest. */
+  urls: z.array(z.string()).min(1),
+  sha256: Sha256,
+  size: z.number().int().nonnegative(),
+  /** The file name in the cache (default: the last segment of the first URL). */
+  filename: z.string().optional(),
+  /** A .tar(.gz) holding several files (a TensorFlow.js folder). */
+  archive: z.boolean().optional(),
+});
+
+export const EntrySchema = z.object({
+  name: z.string().regex(/^[a-z0-9_]+$/),
+  description: z.string(),
+  architecture: ArchitectureSchema,
+  input: InputSpecSchema,
+  accuracy: z.object({
+    paper: PaperResultSchema.optional(),
+    /** GluonCV's own published top-1 for the plain (non-DO-Conv) network, for comparison. */
+    gluoncvReferenceTop1: z.number().optional(),
+    recorded: z.object({ dataset: z.string(), split: z.string(), count: z.number().int(), top1: z.number(), measuredBy: z.string() }).optional(),
+    verified: z.array(VerificationSchema),
+  }),
+  artifacts: z.array(ArtifactSchema),
+  /** Why an entry has no artifact (the authors published no ImageNet DO-Conv weights). */
+  artifactsNote: z.string().optional(),
+  license: z.string(),
+  paper: z.object({ title: z.string(), arxiv: z.string(), url: z.string() }),
+});
+
+export const ManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  name: z.string(),
+  entries: z.array(EntrySchema),
+});
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type Entry = z.infer<typeof EntrySchema>;
+export type Artifact = z.infer<typeof ArtifactSchema>;
+export type Verification = z.infer<typeof VerificationSchema>;
+
+export function manifestJsonSchema(): unknown {
+  return z.toJSONSchema(ManifestSchema);
+}
