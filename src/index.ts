@@ -21,3 +21,8 @@ export { networkFromCheckpoint, type Network, type NetworkOptions } from './arch
 export { specFromName, archName, type ResNetSpec, type ResNetFamily, type Preprocessing } from './arch/spec.js';
 export type { Graph, GraphNode, Op } from './graph/ir.js';
 export { readOnnxInfo, type OnnxInfo } from './formats/onnx-info.js';
+export { pull, type PullOptions, type PullResult } from './registry/pull.js';
+export { loadManifest, listEntries, findEntry, BUNDLED_MANIFEST } from './registry/manifest.js';
+export { ManifestSchema, EntrySchema, manifestJsonSchema, type Manifest, type Entry, type Artifact, type Verification } from './registry/schema.js';
+export { downloadVerified, type DownloadOptions } from './registry/download.js';
+export { cacheRoot } from './registry/cache.js';

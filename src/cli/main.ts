@@ -6,6 +6,10 @@ import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
 import { inspectFile } from '../inspect.js';
 import { predictFile } from '../runtime/predict-file.js';
+import { findEntry, listEntries, loadManifest } from '../registry/manifest.js';
+import { pull } from '../registry/pull.js';
+import { addToRegistry } from '../registry/add.js';
+import { offlineFromEnv } from '../registry/cache.js';
 import type { Framework } from '../checkpoint/checkpoint.js';
 import type { DType } from '../tensor/dtype.js';
 import { VERSION } from '../version.js';
@@ -22,6 +26,10 @@ Usage:
                      [--quantize none|float16|uint8|uint8-channel]
   doconv-zoo predict MODEL --input X.npy --output Y.npy [--backend onnx|tfjs] [--tfjs-backend wasm|cpu|tensorflow] [--device cpu|gpu]
                      [--threads N] [--arch NAME] [--kernel NAME=MxN]...
+  doconv-zoo list [PATTERN] [--json] [--registry URL|DIR]
+  doconv-zoo info NAME [--json] [--registry URL|DIR]
+  doconv-zoo pull NAME [--to source|onnx|tfjs] [--registry URL|DIR] [--offline] [--json]
+  doconv-zoo registry add CKPT --name NAME --registry DIR [--description T] [--license L] [--no-copy]
   doconv-zoo --version | --help
 
 Commands:
@@ -39,6 +47,14 @@ Commands:
   predict   Run a model (.onnx, a TensorFlow.js folder with --backend tfjs, or a DO-Conv
             checkpoint converted in memory) on a float32 .npy batch and write the output as .npy.
             TensorFlow.js models take NHWC: an NCHW batch is transposed for them (and back).
+
+  list      The zoo: every network of the DO-Conv paper's ImageNet table with its published top-1
+            (baseline and DO-Conv gain), and the small zoo trained here. PATTERN takes * and ?.
+  info      One entry: architecture, input, accuracy and where it comes from, artifacts.
+  pull      Download a network's weights into the cache (XDG_CACHE_HOME/doconv-zoo, or
+            DOCONV_ZOO_CACHE), verified by SHA-256, resumed after an interruption, mirrors tried in
+            order; --to onnx|tfjs also converts it (cached). --offline / DOCONV_ZOO_OFFLINE never
+            opens a socket. --registry (or DOCONV_ZOO_REGISTRY) points at another zoo.
 
 Options:
   -o, --output OUT        Output file; its extension picks the format (.onnx .pth .safetensors .npz
@@ -206,6 +222,96 @@ async function runPredict(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runList(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...COMMON, registry: { type: 'string' }, offline: { type: 'boolean' } });
+  if (values.help) return printUsage();
+  if (positionals.length > 1) throw new DoconvError('BAD_ARGUMENT', 'list takes at most one PATTERN');
+  const { manifest } = await loadManifest(values.registry, values.offline ?? offlineFromEnv());
+  const entries = listEntries(manifest, positionals[0]);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(entries.map((e) => ({ name: e.name, family: e.architecture.family, depth: e.architecture.depth, paper: e.accuracy.paper ?? null, recorded: e.accuracy.recorded ?? null, verified: e.accuracy.verified.length, artifacts: e.artifacts.length })), null, 2)}\n`);
+    return 0;
+  }
+  const rows = [['name', 'family', 'top-1 (paper: base +gain)', 'recorded', 'weights']];
+  for (const e of entries) {
+    const p = e.accuracy.paper;
+    rows.push([e.name, e.architecture.family, p ? `${p.doconvTop1.toFixed(2)} (${p.baselineTop1.toFixed(2)} +${p.doconvGain.toFixed(2)})` : '-', e.accuracy.recorded ? `${e.accuracy.recorded.top1.toFixed(2)} ${e.accuracy.recorded.dataset}` : '-', e.artifacts.length > 0 ? 'yes' : 'none published']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  process.stdout.write(`${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+  return 0;
+}
+
+async function runInfo(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...COMMON, registry: { type: 'string' }, offline: { type: 'boolean' } });
+  if (values.help) return printUsage();
+  const name = onePositional(positionals, 'network name');
+  const { manifest, location } = await loadManifest(values.registry, values.offline ?? offlineFromEnv());
+  const e = findEntry(manifest, name, location);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
+    return 0;
+  }
+  const a = e.architecture;
+  const lines = [`${e.name}: ${e.description}`, `  architecture  ${a.family}, ${a.block} blocks [${a.layers.join(', ')}], groups ${a.groups}, ${a.numClasses} classes`, `  input         ${e.input.size.join('x')} ${e.input.layout}, mean [${e.input.mean.join(', ')}], std [${e.input.std.join(', ')}]`];
+  if (e.accuracy.paper) lines.push(`  paper         top-1 ${e.accuracy.paper.doconvTop1} on ${e.accuracy.paper.dataset} (baseline ${e.accuracy.paper.baselineTop1}, DO-Conv +${e.accuracy.paper.doconvGain})`);
+  if (e.accuracy.gluoncvReferenceTop1 !== undefined) lines.push(`  GluonCV ref.  top-1 ${e.accuracy.gluoncvReferenceTop1} (plain network)`);
+  if (e.accuracy.recorded) lines.push(`  recorded      top-1 ${e.accuracy.recorded.top1} on ${e.accuracy.recorded.dataset} ${e.accuracy.recorded.split} (${e.accuracy.recorded.count} images, ${e.accuracy.recorded.measuredBy})`);
+  for (const v of e.accuracy.verified) lines.push(`  verified      top-1 ${v.top1} on ${v.dataset} (${v.count}), ${v.backend}/${v.device}, ${v.date}`);
+  lines.push(e.artifacts.length > 0 ? `  artifacts     ${e.artifacts.map((x) => `${x.format} ${x.size} bytes sha256 ${x.sha256.slice(0, 12)}...`).join('; ')}` : `  artifacts     none: ${e.artifactsNote ?? ''}`);
+  lines.push(`  license       ${e.license}`, `  paper         ${e.paper.title} (${e.paper.url})`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function runPull(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...COMMON, registry: { type: 'string' }, offline: { type: 'boolean' }, to: { type: 'string' } });
+  if (values.help) return printUsage();
+  const name = onePositional(positionals, 'network name');
+  const to = oneOf(values.to, ['source', 'onnx', 'tfjs'] as const, '--to');
+  const tty = process.stderr.isTTY && !values.json && !values.quiet;
+  const bar = (done: number, total: number) => {
+    const width = 30;
+    const f = total > 0 ? done / total : 0;
+    process.stderr.write(`\r[${'#'.repeat(Math.round(f * width)).padEnd(width)}] ${(f * 100).toFixed(0).padStart(3)}% ${(done / 2 ** 20).toFixed(1)}/${(total / 2 ** 20).toFixed(1)} MiB`);
+  };
+  const result = await pull(name, {
+    ...(values.registry ? { registry: values.registry } : {}),
+    ...(values.offline ? { offline: true } : {}),
+    ...(to ? { to } : {}),
+    ...(tty ? { onProgress: bar } : {}),
+    onMessage: values.json || values.quiet ? () => {} : (m) => process.stderr.write(`${tty ? '\n' : ''}${m}\n`),
+  });
+  if (tty) process.stderr.write('\n');
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.fromCache ? 'cached' : 'pulled'} ${name}: ${result.converted ?? result.path}\n`);
+  return 0;
+}
+
+async function runRegistry(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'add') throw new DoconvError('BAD_ARGUMENT', `unknown registry command '${sub ?? ''}'; use 'registry add CKPT --name NAME --registry DIR'`);
+  const { values, positionals } = parse(rest, {
+    ...COMMON,
+    name: { type: 'string' },
+    registry: { type: 'string' },
+    description: { type: 'string' },
+    license: { type: 'string' },
+    'no-copy': { type: 'boolean' },
+  });
+  if (values.help) return printUsage();
+  const file = onePositional(positionals, 'checkpoint');
+  if (values.name === undefined || values.registry === undefined) throw new DoconvError('BAD_ARGUMENT', 'registry add needs --name NAME and --registry DIR');
+  const entry = await addToRegistry(file, {
+    name: values.name,
+    registry: values.registry,
+    ...(values.description ? { description: values.description } : {}),
+    ...(values.license ? { license: values.license } : {}),
+    noCopy: values['no-copy'] ?? false,
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(entry, null, 2)}\n` : `added ${entry.name} to ${values.registry} (${entry.artifacts[0]!.size} bytes, sha256 ${entry.artifacts[0]!.sha256})\n`);
+  return 0;
+}
+
 function printUsage(): number {
   process.stdout.write(`${USAGE}\n`);
   return 0;
@@ -222,6 +328,14 @@ export async function main(argv: string[]): Promise<number> {
         return await runConvert(rest);
       case 'predict':
         return await runPredict(rest);
+      case 'list':
+        return await runList(rest);
+      case 'info':
+        return await runInfo(rest);
+      case 'pull':
+        return await runPull(rest);
+      case 'registry':
+        return await runRegistry(rest);
       case '--version':
       case '-V':
         process.stdout.write(`${VERSION}\n`);

@@ -10,6 +10,7 @@ import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
 import { GPU_HELP, providersFor } from './execution-providers.js';
 import { loadTfjsModel } from './tfjs-model.js';
+import { pull } from '../registry/pull.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
 
 const ONNX_FLOAT16 = 10;
@@ -59,6 +60,11 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
  * provider that starts (CUDA, then WebGPU) and says what was tried when none does.
  */
 export async function loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<Model> {
+  if (typeof source === 'string' && !existsSync(source) && /^[a-z0-9_]+$/.test(source)) {
+    // A zoo name: pulled (or found in the cache), converted for the backend, then loaded.
+    const pulled = await pull(source, { ...(options.registry ? { registry: options.registry } : {}), to: options.backend === 'tfjs' ? 'tfjs' : 'onnx' });
+    return loadModel(pulled.converted ?? pulled.path, options);
+  }
   if (options.backend === 'tfjs') {
     if (typeof source !== 'string') throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' loads a model folder (convert with --to tfjs first)");
     return loadTfjsModel(source, options.tfjsBackend);

@@ -1,0 +1,72 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join, relative, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { loadCheckpoint } from '../checkpoint/load.js';
+import { networkFromCheckpoint } from '../arch/network.js';
+import { depthOf } from '../arch/spec.js';
+import { writeAll, writeFileAtomic } from '../emit/atomic.js';
+import { DoconvError } from '../errors.js';
+import { ManifestSchema, type Entry, type Manifest } from './schema.js';
+
+export interface AddOptions {
+  name: string;
+  registry: string;
+  description?: string;
+  license?: string;
+  /** Reference the file where it is (relative to the registry) instead of copying it in. */
+  noCopy?: boolean;
+  /** A top-1 measured elsewhere, with where: recorded in the entry as such. */
+  recorded?: Entry['accuracy']['recorded'];
+}
+
+/**
+ * Adds a checkpoint to a registry folder: it must convert (its network is recognised), its SHA-256 and
+ * size are recorded, the file is copied to `artifacts/`, and the entry is written into manifest.json
+ * (created if missing), so any static file server can host the folder as a zoo.
+ */
+export async function addToRegistry(file: string, options: AddOptions): Promise<Entry> {
+  if (!/^[a-z0-9_]+$/.test(options.name)) throw new DoconvError('BAD_ARGUMENT', `--name must be lowercase letters, digits and _, got '${options.name}'`);
+  const ckpt = await loadCheckpoint(file);
+  let entry: Entry;
+  try {
+    const net = networkFromCheckpoint(ckpt);
+    const spec = net.spec;
+    const [h, w] = net.preprocessing.inputSize;
+    entry = {
+      name: options.name,
+      description: options.description ?? `${net.name} (${ckpt.framework} DO-Conv checkpoint, ${ckpt.layers.length} DO-Conv layers)`,
+      architecture: spec
+        ? { family: spec.family, depth: depthOf(spec), block: spec.block, layers: spec.layers, groups: spec.groups, widthPerGroup: spec.widthPerGroup, numClasses: spec.numClasses }
+        : { family: 'custom', depth: net.graph.nodes.filter((n) => n.op.kind === 'Conv' || n.op.kind === 'Dense').length, block: 'custom', layers: [1], groups: 1, widthPerGroup: 1, numClasses: 1 },
+      input: { size: [h, w], channels: net.graph.inputShape[0], layout: net.preprocessing.layout, mean: net.preprocessing.mean, std: net.preprocessing.std, resize: net.preprocessing.resize, crop: net.preprocessing.crop },
+      accuracy: { ...(options.recorded ? { recorded: options.recorded } : {}), verified: [] },
+      artifacts: [],
+      license: options.license ?? 'unknown',
+      paper: { title: 'DO-Conv: Depthwise Over-parameterized Convolutional Layer', arxiv: '2006.12030', url: 'https://arxiv.org/abs/2006.12030' },
+    };
+    const format = ckpt.framework;
+    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+    const dir = resolve(options.registry);
+    let url: string;
+    if (options.noCopy) url = relative(dir, resolve(file));
+    else {
+      mkdirSync(join(dir, 'artifacts'), { recursive: true });
+      const target = join(dir, 'artifacts', `${options.name}${extname(file) || '.bin'}`);
+      if (resolve(file) !== target) copyFileSync(file, target);
+      url = relative(dir, target);
+    }
+    entry.artifacts.push({ format, urls: [url.split('\\').join('/')], sha256, size: statSync(file).size, filename: basename(url) });
+  } finally {
+    ckpt.close();
+  }
+  const manifestPath = join(resolve(options.registry), 'manifest.json');
+  const manifest: Manifest = existsSync(manifestPath)
+    ? ManifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')))
+    : { schemaVersion: 1, name: basename(resolve(options.registry)), entries: [] };
+  const at = manifest.entries.findIndex((e) => e.name === entry.name);
+  if (at >= 0) manifest.entries[at] = { ...entry, accuracy: { ...entry.accuracy, verified: manifest.entries[at]!.accuracy.verified } };
+  else manifest.entries.push(entry);
+  const valid = ManifestSchema.parse(manifest);
+  writeFileAtomic(manifestPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(valid, null, 1)}\n`)));
+  return entry;
+}
