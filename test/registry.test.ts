@@ -201,6 +201,32 @@ describe('pull: downloads that go wrong', () => {
   });
 });
 
+describe('pull: multi-file artifacts', () => {
+  it('a TensorFlow.js folder shipped as .tar.gz is verified, unpacked, and runs', async () => {
+    const { convertCheckpoint } = await import('../src/convert.js');
+    const { loadModel } = await import('../src/runtime/load-model.js');
+    const tar = await import('tar');
+    const work = tempDir();
+    await convertCheckpoint(join(ROOT, 'examples', 'doconv_resnet20_cifar.pth'), join(work, 'web'), { to: 'tfjs' });
+    const archive = join(work, 'web.tar.gz');
+    await tar.c({ gzip: true, file: archive, cwd: join(work, 'web') }, readdirSync(join(work, 'web')));
+    const bytes = readFileSync(archive);
+    const reg = tempDir('doconv-zoo-registry-');
+    const manifest = JSON.parse(readFileSync(BUNDLED_MANIFEST, 'utf8'));
+    const entry = manifest.entries.find((e: { name: string }) => e.name === 'doconv_resnet20_cifar_example');
+    entry.artifacts = [{ format: 'tfjs', urls: [archive], sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, filename: 'web.tar.gz', archive: true }];
+    writeFileSync(join(reg, 'manifest.json'), JSON.stringify({ ...manifest, entries: [entry] }));
+    const r = await pull('doconv_resnet20_cifar_example', { registry: reg });
+    expect(existsSync(join(r.path, 'model.json'))).toBe(true);
+    const m = await loadModel(r.path, { backend: 'tfjs' });
+    try {
+      expect((await m.predict({ data: new Float32Array(32 * 32 * 3), shape: [1, 32, 32, 3] })).shape).toEqual([1, 10]);
+    } finally {
+      await m.dispose();
+    }
+  });
+});
+
 describe('the manifest', () => {
   const manifest = ManifestSchema.parse(JSON.parse(readFileSync(BUNDLED_MANIFEST, 'utf8')));
 

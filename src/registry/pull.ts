@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DoconvError } from '../errors.js';
 import { convertCheckpoint } from '../convert.js';
@@ -83,7 +83,9 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
     }
     fromCache = !(await job);
   }
-  const result: PullResult = { name, path: dest, sha256: artifact.sha256, fromCache };
+  let path = dest;
+  if (artifact.archive) path = await extractVerified(dest);
+  const result: PullResult = { name, path, sha256: artifact.sha256, fromCache };
   if (options.to === 'onnx' || options.to === 'tfjs') result.converted = await convertCached(entry, dest, artifact.sha256, options.to, options.onMessage);
   return result;
 }
@@ -95,5 +97,26 @@ async function convertCached(entry: Entry, source: string, sha256: string, to: '
   if (existsSync(out)) return out;
   onMessage?.(`converting ${entry.name} to ${to}`);
   await convertCheckpoint(source, out, { to, inputSize: entry.input.size });
+  return out;
+}
+
+/**
+ * Unpacks a verified .tar/.tar.gz next to it (once): node-tar in strict mode refuses absolute paths,
+ * '..' and links that leave the folder; the folder appears by rename when complete.
+ */
+async function extractVerified(archive: string): Promise<string> {
+  const out = `${archive}.d`;
+  if (existsSync(out)) return out;
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const tar = await import('tar');
+  try {
+    await tar.x({ file: archive, cwd: tmp, strict: true, preservePaths: false, filter: (p, entry) => !('type' in entry) || entry.type === 'File' || entry.type === 'Directory' });
+    renameSync(tmp, out);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new DoconvError('CORRUPT', `cannot unpack the archive: ${(err as Error).message}`, { file: archive });
+  }
   return out;
 }
