@@ -8,6 +8,7 @@ import { extname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '../src/convert.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
+import { nchwToNhwc } from '../src/tensor/layout.js';
 import { readNpyFile, relativeError } from './helpers/npz.js';
 import { argmaxRows } from './helpers/onnx.js';
 import { fixture, ROOT, tempDir } from './helpers/paths.js';
@@ -71,10 +72,9 @@ describe.skipIf(!available)('TensorFlow.js model in headless Chromium', () => {
       const page = await browser.newPage();
       await page.goto(base, { timeout: 60_000 });
       const x = readNpyFile(fixture('pytorch', 'resnet_basic_1111.input.npy'));
-      const [n, c, h, w] = x.shape as [number, number, number, number];
-      const v = toFloat32(x);
-      const nhwc = new Array<number>(v.length);
-      for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) nhwc[((a * h + i) * w + j) * c + b] = v[((a * c + b) * h + i) * w + j]!;
+      const turned = nchwToNhwc(toFloat32(x), x.shape);
+      const nhwc = Array.from(turned.data);
+      const [n, h, w, c] = turned.shape as [number, number, number, number];
       const result = (await page.evaluate(
         ({ data, shape }) => (globalThis as unknown as { classify: (d: number[], s: number[], b: string) => Promise<unknown> }).classify(data, shape, 'cpu'),
         { data: nhwc, shape: [n, h, w, c] },

@@ -11,6 +11,7 @@ import { fuseLayer } from '../src/doconv/fuse-layer.js';
 import { inspectFile } from '../src/inspect.js';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
+import { nchwToNhwc } from '../src/tensor/layout.js';
 import { readNpyFile, readNpz, relativeError } from './helpers/npz.js';
 import { argmaxRows, runOnNpy } from './helpers/onnx.js';
 import { loadModel } from '../src/runtime/load-model.js';
@@ -18,7 +19,6 @@ import { fixture, ROOT, runCli, tempDir } from './helpers/paths.js';
 import { pythonTier, runPython, runPythonAsync } from './helpers/python.js';
 
 const tier = pythonTier();
-const GENERATOR = join(ROOT, 'scripts', 'reference', 'make_cases.py');
 const LOADER = join(ROOT, 'scripts', 'reference', 'load_fused.py');
 const CHECKER = join(ROOT, 'scripts', 'reference', 'check_onnx.py');
 const CACHE = process.env.DOCONV_ZOO_TEST_CACHE ?? join(ROOT, 'test', '.cache', 'generated');
@@ -55,62 +55,52 @@ function convert(input: string, output: string, extra: string[] = []): void {
   if (r.status !== 0) throw new Error(`convert failed: ${r.stderr}`);
 }
 
-/** Generated cases, regenerated only when the generator changes (its hash is in the manifest). */
-let generated: Promise<Case[]> | undefined;
-/** The torch-generated cases (memoised: several describe blocks need them, in any order). */
-function generatedCases(): Promise<Case[]> {
-  generated ??= makeGeneratedCases();
-  return generated;
-}
-
-async function makeGeneratedCases(): Promise<Case[]> {
-  const manifestPath = join(CACHE, 'manifest.json');
-  const hash = createHash('sha256').update(readFileSync(GENERATOR)).digest('hex');
-  const current = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { generator: string; cases: Case[] }) : undefined;
-  if (current?.generator === hash) return current.cases;
-  const r = await runPythonAsync([GENERATOR, CACHE]);
-  if (r.status !== 0) throw new Error(`make_cases.py failed:\n${r.stderr}`);
-  return (JSON.parse(readFileSync(manifestPath, 'utf8')) as { cases: Case[] }).cases;
-}
-
-const GLUON_GENERATOR = join(ROOT, 'scripts', 'reference', 'make_gluon_cases.py');
-const GLUON_NETWORKS = join(ROOT, 'scripts', 'reference', 'gluon_networks.py');
+const REFERENCE = join(ROOT, 'scripts', 'reference');
 const GLUON_CACHE = join(CACHE, 'gluon');
+const KERAS_CACHE = join(CACHE, 'keras');
 
-/** GluonCV-named cases, regenerated when their generator or torch mirrors change. */
-let gluon: Promise<Case[]> | undefined;
-function gluonCases(): Promise<Case[]> {
-  gluon ??= makeGluonCases();
-  return gluon;
-}
+const runs = new Map<string, Promise<void>>();
 
-async function makeGluonCases(): Promise<Case[]> {
-  const stamp = join(GLUON_CACHE, 'generator.sha256');
-  const hash = createHash('sha256').update(readFileSync(GLUON_GENERATOR)).update(readFileSync(GLUON_NETWORKS)).digest('hex');
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
-    const r = await runPythonAsync([GLUON_GENERATOR, GLUON_CACHE]);
-    if (r.status !== 0) throw new Error(`make_gluon_cases.py failed:\n${r.stderr}`);
-    writeFileSync(stamp, hash);
+/**
+ * Runs a generator script into `dir` unless `dir` holds the output of the same sources already (a
+ * stamp of their SHA-256). Memoised: several describe blocks need the same cases, in any order.
+ */
+function generate(script: string, dir: string, sources: string[] = []): Promise<void> {
+  let run = runs.get(dir);
+  if (run === undefined) {
+    run = (async () => {
+      const stamp = join(dir, 'generator.sha256');
+      const hash = createHash('sha256');
+      for (const f of [script, ...sources]) hash.update(readFileSync(join(REFERENCE, f)));
+      const digest = hash.digest('hex');
+      if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
+      const r = await runPythonAsync([join(REFERENCE, script), dir]);
+      if (r.status !== 0) throw new Error(`${script} failed:\n${r.stderr}`);
+      writeFileSync(stamp, digest);
+    })();
+    runs.set(dir, run);
   }
-  return (JSON.parse(readFileSync(join(GLUON_CACHE, 'gluon_manifest.json'), 'utf8')) as { cases: Case[] }).cases;
+  return run;
 }
 
-let keras: Promise<string> | undefined;
-/** The Keras-named cases' folder, generated when their generator changed (memoised). */
-function kerasCases(): Promise<string> {
-  keras ??= (async () => {
-    const dirK = join(CACHE, 'keras');
-    const stamp = join(dirK, 'generator.sha256');
-    const generator = join(ROOT, 'scripts', 'reference', 'make_keras_cases.py');
-    const hash = createHash('sha256').update(readFileSync(generator)).digest('hex');
-    if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== hash) {
-      const r = await runPythonAsync([generator, dirK]);
-      if (r.status !== 0) throw new Error(`make_keras_cases.py failed:\n${r.stderr}`);
-      writeFileSync(stamp, hash);
-    }
-    return dirK;
-  })();
-  return keras;
+const casesIn = (dir: string, manifest: string): Case[] => (JSON.parse(readFileSync(join(dir, manifest), 'utf8')) as { cases: Case[] }).cases;
+
+/** The torch-generated cases (full-size networks and checkpoint variants). */
+async function generatedCases(): Promise<Case[]> {
+  await generate('make_cases.py', CACHE, ['doconv_reference.py', 'networks.py']);
+  return casesIn(CACHE, 'manifest.json');
+}
+
+/** GluonCV-named cases, with their torch mirrors. */
+async function gluonCases(): Promise<Case[]> {
+  await generate('make_gluon_cases.py', GLUON_CACHE, ['gluon_networks.py']);
+  return casesIn(GLUON_CACHE, 'gluon_manifest.json');
+}
+
+/** Keras-named cases; returns their folder. */
+async function kerasCases(): Promise<string> {
+  await generate('make_keras_cases.py', KERAS_CACHE);
+  return KERAS_CACHE;
 }
 
 describe.skipIf(!tier.available)(`cross-check against PyTorch (${tier.reason})`, () => {
@@ -219,13 +209,7 @@ dst.close()`;
   });
 
   describe('TensorFlow.js (wasm backend) against torch, zoo networks of every naming', () => {
-    const nhwc = (t: ReturnType<typeof readNpyFile>) => {
-      const [n, c, h, w] = t.shape as [number, number, number, number];
-      const x = toFloat32(t);
-      const y = new Float32Array(x.length);
-      for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) y[((a * h + i) * w + j) * c + b] = x[((a * c + b) * h + i) * w + j]!;
-      return { data: y, shape: [n, h, w, c] };
-    };
+    const nhwc = (t: ReturnType<typeof readNpyFile>) => nchwToNhwc(toFloat32(t), t.shape);
     it.each([
       ['resnet50_v1b (torchvision names)', () => join(CACHE, 'resnet50_zip'), 'pth', false],
       ['resnext50_32x4d (torchvision names)', () => join(CACHE, 'resnext50_32x4d_zip'), 'pth', false],

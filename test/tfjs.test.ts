@@ -10,19 +10,14 @@ import { loadModel } from '../src/runtime/load-model.js';
 import { tfjsBackendOrder } from '../src/runtime/tfjs-model.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { toFloat32 } from '../src/tensor/tensor.js';
+import { nchwToNhwc as toNhwc } from '../src/tensor/layout.js';
 import { readNpyFile, relativeError } from './helpers/npz.js';
 import { argmaxRows } from './helpers/onnx.js';
 import { fixture, runCli, tempDir } from './helpers/paths.js';
 
 const dir = tempDir();
 
-function nchwToNhwc(t: Tensor): { data: Float32Array; shape: number[] } {
-  const [n, c, h, w] = t.shape as [number, number, number, number];
-  const x = toFloat32(t);
-  const y = new Float32Array(x.length);
-  for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) y[((a * h + i) * w + j) * c + b] = x[((a * c + b) * h + i) * w + j]!;
-  return { data: y, shape: [n, h, w, c] };
-}
+const nchwToNhwc = (t: Tensor) => toNhwc(toFloat32(t), t.shape);
 
 async function run(folder: string, backend: 'wasm' | 'cpu', input: { data: Float32Array; shape: number[] }) {
   const m = await loadModel(folder, { backend: 'tfjs', tfjsBackend: backend });

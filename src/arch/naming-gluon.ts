@@ -1,4 +1,5 @@
 import type { NamingScheme, ParamRole } from './naming.js';
+import { gluonV1bNaming } from './naming-torchvision.js';
 import type { ResNetSpec } from './spec.js';
 
 const BN: Record<ParamRole, string> = { weight: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'running_mean', var: 'running_var' };
@@ -18,22 +19,7 @@ const V1_BODY: Record<string, number> = { conv1: 0, bn1: 1, conv2: 3, bn2: 4, co
  */
 export function gluonNaming(spec: ResNetSpec): NamingScheme {
   const stages = spec.layers.length;
-  if (spec.family === 'resnet_v1b' && spec.groups === 1) {
-    return {
-      name: 'gluoncv-v1b',
-      key(struct, role) {
-        const r = BN[role];
-        if (struct === 'stem.conv') return `conv1.${r}`;
-        if (struct === 'stem.bn') return `bn1.${r}`;
-        if (struct === 'head.fc') return `fc.${r}`;
-        const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct)!;
-        const layer = `layer${Number(m[1]) + 1}.${m[2]}`;
-        if (m[3] === 'down.conv') return `${layer}.downsample.0.${r}`;
-        if (m[3] === 'down.bn') return `${layer}.downsample.1.${r}`;
-        return `${layer}.${m[3]}.${r}`;
-      },
-    };
-  }
+  if (spec.family === 'resnet_v1b' && spec.groups === 1) return gluonV1bNaming;
   const v2 = spec.family === 'resnet_v2';
   const stageBase = v2 ? 5 : 4;
   return {

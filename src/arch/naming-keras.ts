@@ -10,40 +10,38 @@ import type { ResNetSpec } from './spec.js';
  * conv1_bn, conv{s+2}_block{b+1}_{0..3}_{conv,bn}, predictions. Keras weights are addressed here as
  * `<layer>/<role>` through kerasParamSource, which also turns kernels into the neutral layouts.
  */
-export const kerasApplicationsNaming: NamingScheme = {
-  name: 'keras-applications',
-  epsilon: 1.001e-5,
-  key(struct, role) {
-    if (struct === 'stem.conv') return `conv1_conv/${role}`;
-    if (struct === 'stem.bn') return `conv1_bn/${role}`;
-    if (struct === 'head.fc') return `predictions/${role}`;
-    const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
-    if (m === null) throw new Error(`no Keras applications name for ${struct}`);
-    const block = `conv${Number(m[1]) + 2}_block${Number(m[2]) + 1}`;
-    const part = m[3]!;
-    if (part === 'down.conv') return `${block}_0_conv/${role}`;
-    if (part === 'down.bn') return `${block}_0_bn/${role}`;
-    const p = /^(conv|bn)(\d)$/.exec(part)!;
-    return `${block}_${p[2]}_${p[1]}/${role}`;
-  },
-};
+/**
+ * keras.applications block names: conv{s+2}_block{b+1}_<part>, with `part` from the structural
+ * name by `parts`; stem and head names shared by both ResNet generations.
+ */
+function applicationsNaming(name: string, parts: Record<string, string>, head: Record<string, string>): NamingScheme {
+  return {
+    name,
+    epsilon: 1.001e-5,
+    key(struct, role) {
+      const fixed = head[struct];
+      if (fixed !== undefined) return `${fixed}/${role}`;
+      const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
+      const part = m ? parts[m[3]!] : undefined;
+      if (m === null || part === undefined) throw new Error(`no ${name} name for ${struct}`);
+      return `conv${Number(m[1]) + 2}_block${Number(m[2]) + 1}_${part}/${role}`;
+    },
+  };
+}
 
-/** keras.applications ResNetV2 names (stack2/block2): `_preact_bn`, `_1_conv`, `_1_bn`, ..., `post_bn`. */
-export const kerasApplicationsV2Naming: NamingScheme = {
-  name: 'keras-applications-v2',
-  epsilon: 1.001e-5,
-  key(struct, role) {
-    if (struct === 'stem.conv') return `conv1_conv/${role}`;
-    if (struct === 'head.bn') return `post_bn/${role}`;
-    if (struct === 'head.fc') return `predictions/${role}`;
-    const m = /^s(\d+)\.b(\d+)\.(.+)$/.exec(struct);
-    if (m === null) throw new Error(`no Keras applications name for ${struct}`);
-    const block = `conv${Number(m[1]) + 2}_block${Number(m[2]) + 1}`;
-    const part = { bn1: 'preact_bn', 'down.conv': '0_conv', conv1: '1_conv', bn2: '1_bn', conv2: '2_conv', bn3: '2_bn', conv3: '3_conv' }[m[3]!];
-    if (part === undefined) throw new Error(`no Keras applications name for ${struct}`);
-    return `${block}_${part}/${role}`;
-  },
-};
+/** keras.applications ResNet (stack1/block1): conv1_conv, conv1_bn, conv2_block1_{0..3}_{conv,bn}, predictions. */
+export const kerasApplicationsNaming = applicationsNaming(
+  'keras-applications',
+  { 'down.conv': '0_conv', 'down.bn': '0_bn', conv1: '1_conv', bn1: '1_bn', conv2: '2_conv', bn2: '2_bn', conv3: '3_conv', bn3: '3_bn' },
+  { 'stem.conv': 'conv1_conv', 'stem.bn': 'conv1_bn', 'head.fc': 'predictions' },
+);
+
+/** keras.applications ResNetV2 (stack2/block2): `_preact_bn`, `_1_conv`, `_1_bn`, ..., `post_bn`. */
+export const kerasApplicationsV2Naming = applicationsNaming(
+  'keras-applications-v2',
+  { bn1: 'preact_bn', 'down.conv': '0_conv', conv1: '1_conv', bn2: '1_bn', conv2: '2_conv', bn3: '2_bn', conv3: '3_conv' },
+  { 'stem.conv': 'conv1_conv', 'head.bn': 'post_bn', 'head.fc': 'predictions' },
+);
 
 const KERAS2_ROLE: Record<string, string> = { kernel: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'var' };
 

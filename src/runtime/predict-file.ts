@@ -4,6 +4,7 @@ import { DoconvError } from '../errors.js';
 import { encodeNpy, readNpy } from '../formats/npy.js';
 import { Tensor, toFloat32 } from '../tensor/tensor.js';
 import { loadModel } from './load-model.js';
+import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
 import type { LoadModelOptions } from './types.js';
 
 export interface PredictSummary {
@@ -47,16 +48,3 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
   }
 }
 
-function nchwToNhwc(x: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
-  const [n, c, h, w] = shape as [number, number, number, number];
-  const y = new Float32Array(x.length);
-  for (let a = 0; a < n; a++) for (let b = 0; b < c; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) y[((a * h + i) * w + j) * c + b] = x[((a * c + b) * h + i) * w + j]!;
-  return { data: y, shape: [n, h, w, c] };
-}
-
-function nhwcToNchw(x: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
-  const [n, h, w, c] = shape as [number, number, number, number];
-  const y = new Float32Array(x.length);
-  for (let a = 0; a < n; a++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let b = 0; b < c; b++) y[((a * c + b) * h + i) * w + j] = x[((a * h + i) * w + j) * c + b]!;
-  return { data: y, shape: [n, c, h, w] };
-}
