@@ -198,6 +198,38 @@ describe('Keras save_weights() files (no model_config)', () => {
   });
 });
 
+describe('Keras ZeroPadding2D in a Sequential model', () => {
+  it('becomes a zero Pad in ONNX and TensorFlow.js, and a padded conv equals the conv with the same padding', async () => {
+    // The fixture's first layer is a 3x3 'same' conv on 11x11: ZeroPadding2D(1) + the same conv 'valid'
+    // must give exactly the fixture model's first layer output.
+    const { hdf5Ready, hdf5 } = await import('../src/formats/hdf5.js');
+    await hdf5Ready();
+    const src = new (hdf5().h5.File)(fixture('layers', 'keras_layers.h5'), 'r');
+    const config = JSON.parse(String(src.attrs.model_config!.value));
+    src.close();
+    const layers = config.config.layers;
+    const first = { ...layers[1], config: { ...layers[1].config, padding: 'valid' } };
+    const padded = { ...config, config: { ...config.config, layers: [layers[0], { class_name: 'ZeroPadding2D', config: { name: 'pad', padding: [[1, 1], [1, 1]] } }, first] } };
+    const same = { ...config, config: { ...config.config, layers: [layers[0], layers[1]] } };
+    const outputs: Float32Array[] = [];
+    for (const [tag, cfg] of [['padded', padded], ['same', same]] as const) {
+      const cfgFile = join(dir, `${tag}.json`);
+      writeFileSync(cfgFile, JSON.stringify(cfg));
+      const onnx = join(dir, `${tag}.onnx`);
+      const ckpt = await loadCheckpoint(fixture('layers', 'keras_layers.h5'), { config: cfg });
+      const { networkFromCheckpoint } = await import('../src/arch/network.js');
+      const { buildOnnxModel } = await import('../src/emit/onnx.js');
+      // only the first layer's weights are used: take that layer's tensors
+      const net = networkFromCheckpoint({ ...ckpt, root: ckpt.root, config: cfg } as typeof ckpt);
+      writeFileSync(onnx, buildOnnxModel(net.graph).toBytes());
+      if (tag === 'padded') expect(opTypes(onnx)).toContain('Pad');
+      const r = await runOnNpy(onnx, fixture('layers', 'keras_layers.input.npy'), fixture('layers', 'keras_layers.input.npy'));
+      outputs.push(r.y);
+    }
+    expect(relativeError(outputs[0]!, outputs[1]!)).toBe(0);
+  });
+});
+
 describe('Keras attributes split into chunks', () => {
   it('joins layer_names0, layer_names1, ... as Keras does when the list outgrows the HDF5 header', async () => {
     const { hdf5Ready, hdf5 } = await import('../src/formats/hdf5.js');

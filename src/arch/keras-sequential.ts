@@ -40,7 +40,8 @@ function transpose2d(t: Tensor): Tensor {
 /**
  * The Graph of a Keras Sequential model from its config and (fused) weights: InputLayer, DOConv2D
  * and Conv2D (channels_last, 'same'/'valid', strides, dilation, groups, linear/relu activation),
- * BatchNormalization, Activation/ReLU, MaxPooling2D, GlobalAveragePooling2D, Flatten, Dense, Dropout.
+ * BatchNormalization, Activation/ReLU, ZeroPadding2D, MaxPooling2D, GlobalAveragePooling2D, Flatten,
+ * Dense, Dropout.
  * DO-Conv kernels arrive fused in OIHW from the source; plain Conv2D kernels are HWIO and turned.
  * The graph computes in NCHW and declares NHWC I/O, as Keras feeds it.
  */
@@ -135,6 +136,21 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
       case 'Activation':
         activation(name, c.activation);
         break;
+      case 'ZeroPadding2D': {
+        // padding: int, [h, w], or [[top, bottom], [left, right]]
+        const p = c.padding as number | [number, number] | [[number, number], [number, number]];
+        let rows: [number, number];
+        let cols: [number, number];
+        if (typeof p === 'number') rows = cols = [p, p];
+        else if (Array.isArray(p[0])) [rows, cols] = p as [[number, number], [number, number]];
+        else {
+          const [ph, pw] = p as [number, number];
+          rows = [ph, ph];
+          cols = [pw, pw];
+        }
+        add(name, { kind: 'Pad', pads: [rows[0], cols[0], rows[1], cols[1]] });
+        break;
+      }
       case 'ReLU':
         add(name, { kind: 'Relu' });
         break;
