@@ -6,11 +6,11 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 
 class CifarBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, groups=1):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False, groups=groups)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
@@ -26,14 +26,14 @@ class CifarBlock(nn.Module):
 class CifarResNet(nn.Module):
     """CIFAR ResNet (He et al. 2016, section 4.2) with 1x1 projection shortcuts, torchvision-style names."""
 
-    def __init__(self, blocks_per_stage=3, num_classes=10):
+    def __init__(self, blocks_per_stage=3, num_classes=10, in_channels=3, groups=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
         stages, cin = [], 16
         for i, cout in enumerate((16, 32, 64)):
-            blocks = [CifarBlock(cin, cout, 1 if i == 0 else 2)] + [CifarBlock(cout, cout, 1) for _ in range(blocks_per_stage - 1)]
+            blocks = [CifarBlock(cin, cout, 1 if i == 0 else 2, groups)] + [CifarBlock(cout, cout, 1, groups) for _ in range(blocks_per_stage - 1)]
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.layer1, self.layer2, self.layer3 = stages
@@ -52,9 +52,29 @@ class PlainBlock(BasicBlock):
         return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
 
 
+class MnistSample(nn.Module):
+    """The DO-Conv authors' MNIST sample: 3x3 stride-2 convs with ReLU between, global average pooling."""
+
+    def __init__(self, widths=(32, 64), num_classes=10):
+        super().__init__()
+        chans = [1, *widths, num_classes]
+        for i in range(len(chans) - 1):
+            setattr(self, f'conv{i + 1}', nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1))
+        self.n = len(chans) - 1
+
+    def forward(self, x):
+        for i in range(1, self.n + 1):
+            x = getattr(self, f'conv{i}')(x)
+            if i < self.n:
+                x = torch.relu(x)
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
 def build(spec):
     if spec.get('family') == 'cifar_resnet':
-        return CifarResNet(spec.get('blocks_per_stage', 3), spec.get('num_classes', 10))
+        return CifarResNet(spec.get('blocks_per_stage', 3), spec.get('num_classes', 10), spec.get('in_channels', 3), spec.get('groups', 1))
+    if spec.get('family') == 'mnist_sample':
+        return MnistSample(spec.get('widths', [32, 64]), spec.get('num_classes', 10))
     family = spec.get('family', 'resnet_v1b')
     block = BasicBlock if spec['block'] == 'basic' else Bottleneck
     if family == 'plain':

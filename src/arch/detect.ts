@@ -42,7 +42,11 @@ export function detectTorchvisionResNet(source: ParamSource): Detection | undefi
   const base = stem === 'imagenet' ? 64 : 16;
   let groups = 1;
   let widthPerGroup = 64;
-  if (bottleneck) {
+  if (!bottleneck) {
+    const c2 = shapeOf(source, 'layer1.0.conv2.weight');
+    groups = c2[0]! / c2[1]!;
+    if (!Number.isInteger(groups)) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `layer1.0.conv2 has ${c2[0]} outputs and ${c2[1]} inputs per group`, { key: 'layer1.0.conv2.weight' });
+  } else {
     const c2 = shapeOf(source, 'layer1.0.conv2.weight');
     const width = c2[0]!;
     groups = width / c2[1]!;
@@ -51,7 +55,8 @@ export function detectTorchvisionResNet(source: ParamSource): Detection | undefi
   }
   const hasShortcuts = keys.some((k) => k.includes('.downsample.'));
   const numClasses = shapeOf(source, 'fc.weight')[0]!;
-  const spec: ResNetSpec = { family: hasShortcuts ? 'resnet_v1b' : 'plain', block: bottleneck ? 'bottleneck' : 'basic', layers: blocks, groups, widthPerGroup, numClasses, stem };
+  const inChannels = stemShape[1]!;
+  const spec: ResNetSpec = { family: hasShortcuts ? 'resnet_v1b' : 'plain', block: bottleneck ? 'bottleneck' : 'basic', layers: blocks, groups, widthPerGroup, numClasses, stem, ...(inChannels !== 3 ? { inChannels } : {}) };
   const assumptions: string[] = [];
   if (hasShortcuts && bottleneck && groups === 1) {
     assumptions.push('torchvision names cannot tell ResNet v1 from v1b; assumed v1b (stride on the 3x3 conv, as torchvision builds it); --arch resnetNN_v1 overrides');

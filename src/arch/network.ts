@@ -12,6 +12,7 @@ import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
 import { buildKerasSequential } from './keras-sequential.js';
+import { buildConvStack, detectConvStack } from './conv-stack.js';
 import { archName, preprocessingOf, specFromName, type Preprocessing, type ResNetSpec } from './spec.js';
 
 export interface NetworkOptions {
@@ -86,6 +87,17 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
     const [, h, w] = graph.inputShape;
     const preprocessing: Preprocessing = { inputSize: [h, w], layout: 'NHWC', mean: [0, 0, 0], std: [1, 1, 1], resize: h, crop: h };
     return { name: 'keras_sequential', spec: undefined, naming: 'keras', graph, preprocessing, assumptions: ['built from the Keras model_config (Sequential); input and output are NHWC'], stateDictPath: path, prefix };
+  }
+  const stack = !keras && (options.arch === undefined || options.arch === 'auto' || options.arch === 'doconv_mnist_sample') ? detectConvStack(source) : undefined;
+  if (stack !== undefined) {
+    const size = options.inputSize ?? [28, 28];
+    const graph = buildConvStack(source, stack.count, stack.inChannels, size);
+    const preprocessing: Preprocessing = { inputSize: size, layout: 'NCHW', mean: [0, 0, 0], std: [1, 1, 1], resize: size[0], crop: size[0] };
+    return {
+      name: 'doconv_mnist_sample', spec: undefined, naming: 'torchvision', graph, preprocessing,
+      assumptions: [`only conv1..conv${stack.count}: taken as the DO-Conv authors' MNIST sample (3x3 convs, stride 2, padding 1, ReLU between, global average pooling)`],
+      stateDictPath: path, prefix,
+    };
   }
   let spec: ResNetSpec;
   let assumptions: string[] = [];

@@ -27,10 +27,11 @@ export function buildResNet(spec: ResNetSpec, source: ParamSource, naming: Namin
   // v2's input BatchNorm has scale=False, center=False: MXNet runs it with fix_gamma (gamma read as 1
   // whatever is stored) and a beta that never trains; the stored gamma is consumed but not used.
   if (v2) x = b.bn('stem.bn_data', x, 3, true, true);
+  const cin = spec.inChannels ?? 3;
   if (spec.stem === 'imagenet') {
-    x = b.conv('stem.conv', x, 3, 64, 7, 2, 3);
+    x = b.conv('stem.conv', x, cin, 64, 7, 2, 3);
   } else {
-    x = b.conv('stem.conv', x, 3, 16, 3, 1, 1);
+    x = b.conv('stem.conv', x, cin, 16, 3, 1, 1);
   }
   x = b.relu('stem.relu', b.bn('stem.bn', x, spec.stem === 'imagenet' ? 64 : 16));
   if (spec.stem === 'imagenet') x = b.node('stem.pool', { kind: 'MaxPool', kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1] }, [x]);
@@ -52,7 +53,7 @@ export function buildResNet(spec: ResNetSpec, source: ParamSource, naming: Namin
   x = b.node('head.flatten', { kind: 'Flatten' }, [x]);
   x = b.dense('head.fc', x, channels, spec.numClasses);
   b.checkAllUsed();
-  return { graph: { input: 'input', output: x, inputShape: [3, size[0], size[1]], nodes: b.nodes }, used: b.used };
+  return { graph: { input: 'input', output: x, inputShape: [cin, size[0], size[1]], nodes: b.nodes }, used: b.used };
 }
 
 class Builder {
@@ -123,7 +124,8 @@ class Builder {
       return this.node(`${name}.add`, { kind: 'Add' }, [y, short]);
     }
     let y = this.relu(`${name}.relu1`, this.bn(`${name}.bn1`, this.conv(`${name}.conv1`, x, cin, planes, 3, stride, 1), planes));
-    y = this.bn(`${name}.bn2`, this.conv(`${name}.conv2`, y, planes, planes, 3, 1, 1), planes);
+    // basic blocks with groups > 1 group their second 3x3 conv (the small zoo's grouped layer)
+    y = this.bn(`${name}.bn2`, this.conv(`${name}.conv2`, y, planes, planes, 3, 1, 1, this.spec.groups), planes);
     if (f === 'plain') return this.relu(`${name}.relu2`, y);
     const short = this.shortcut(name, x, x, cin, planes, stride, needsDown);
     return this.relu(`${name}.relu2`, this.node(`${name}.add`, { kind: 'Add' }, [y, short]));

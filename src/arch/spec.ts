@@ -25,6 +25,8 @@ export interface ResNetSpec {
   widthPerGroup: number;
   numClasses: number;
   stem: 'imagenet' | 'cifar';
+  /** Image channels (default 3; 1 for grayscale digits). */
+  inChannels?: number;
 }
 
 export interface Preprocessing {
@@ -40,6 +42,7 @@ const IMAGENET: Preprocessing = { inputSize: [224, 224], layout: 'NCHW', mean: [
 const CIFAR: Preprocessing = { inputSize: [32, 32], layout: 'NCHW', mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616], resize: 32, crop: 32 };
 
 export function preprocessingOf(spec: ResNetSpec): Preprocessing {
+  if ((spec.inChannels ?? 3) === 1) return { ...CIFAR, inputSize: [28, 28], resize: 28, crop: 28, mean: [0, 0, 0], std: [1, 1, 1] };
   return spec.stem === 'cifar' ? CIFAR : IMAGENET;
 }
 
@@ -57,7 +60,11 @@ export function depthOf(spec: ResNetSpec): number {
 /** The canonical name, as GluonCV spells the zoo: resnet50_v1b, resnext50_32x4d, plain18, cifar_resnet20_v1b. */
 export function archName(spec: ResNetSpec): string {
   const depth = depthOf(spec);
-  if (spec.stem === 'cifar') return `cifar_${spec.family === 'plain' ? 'plain' : 'resnet'}${depth}${spec.family === 'plain' ? '' : `_${spec.family.slice(7)}`}`;
+  if (spec.stem === 'cifar') {
+    const gray = (spec.inChannels ?? 3) === 1 ? 'gray_' : '';
+    const grouped = spec.block === 'basic' && spec.groups > 1 ? `_g${spec.groups}` : '';
+    return `cifar_${gray}${spec.family === 'plain' ? 'plain' : 'resnet'}${depth}${grouped}${spec.family === 'plain' ? '' : `_${spec.family.slice(7)}`}`;
+  }
   if (spec.family === 'plain') return `plain${depth}`;
   if (spec.family === 'resnet_v2_keras') return `keras_resnet${depth}_v2`;
   if (spec.groups > 1) return `resnext${depth}_${spec.groups}x${spec.widthPerGroup}d`;

@@ -69,7 +69,8 @@ export const EntrySchema = z.object({
     paper: PaperResultSchema.optional(),
     /** GluonCV's own published top-1 for the plain (non-DO-Conv) network, for comparison. */
     gluoncvReferenceTop1: z.number().optional(),
-    recorded: z.object({ dataset: z.string(), split: z.string(), count: z.number().int(), top1: z.number(), measuredBy: z.string() }).optional(),
+    /** The accuracy recorded where the weights were made (correct of count on the named split). */
+    recorded: z.object({ dataset: z.string(), split: z.string(), count: z.number().int(), correct: z.number().int().optional(), top1: z.number(), measuredBy: z.string() }).optional(),
     verified: z.array(VerificationSchema),
   }),
   artifacts: z.array(ArtifactSchema),

