@@ -1,7 +1,7 @@
 import { basename, extname } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
-import { loadCheckpoint } from './checkpoint/load.js';
+import { loadCheckpoint, type LoadOptions } from './checkpoint/load.js';
 import { collectTensors, dataParallelPrefix, findStateDict, mapTensors } from './checkpoint/tree.js';
 import { fuseLayersInPlace } from './doconv/fuse-checkpoint.js';
 import { parseKernelOverride, type KernelOverride } from './doconv/kernel-spec.js';
@@ -191,7 +191,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const kernels = kernelOverrides(options);
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels, ...(options.config !== undefined ? { config: options.config } : {}) });
+  const ckpt = await loadCheckpoint(input, loadOptions(options, kernels, false));
   try {
     const tensorsIn = ckpt.tensors.length;
     if (!options.keepDoconv) {
@@ -265,21 +265,30 @@ export function onnxMetadata(ckpt: Checkpoint, net: Network): Record<string, str
 }
 
 /** The network of a checkpoint as an ONNX model (in memory), plus what was recognised. */
-export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {}): { model: ProtoMessage; network: Network } {
+/** What loadCheckpoint needs from convert's options. */
+function loadOptions(options: ConvertOptions, kernels: KernelOverride[], hashInBackground: boolean): LoadOptions {
+  return { ...(options.from ? { from: options.from } : {}), kernels, hashInBackground, ...(options.config !== undefined ? { config: options.config } : {}) };
+}
+
+/** The checkpoint's network for graph targets, built for the input size asked for (or the data's). */
+function networkFor(ckpt: Checkpoint, options: ConvertOptions): Network {
   const build = (inputSize?: [number, number]) =>
     networkFromCheckpoint(ckpt, {
       ...(options.arch ? { arch: options.arch } : {}),
       ...(inputSize ? { inputSize } : {}),
       ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
     });
-  let network = build(options.inputSize);
+  const network = build(options.inputSize);
   const hint = options.inputShapeHint;
-  if (hint !== undefined && hint.length === 4 && options.inputSize === undefined) {
-    // The data decides the size; where its H and W sit depends on the layout the network takes.
-    const size: [number, number] = network.graph.ioLayout === 'NHWC' ? [hint[1]!, hint[2]!] : [hint[2]!, hint[3]!];
-    const [, h, w] = network.graph.inputShape;
-    if (size[0] !== h || size[1] !== w) network = build(size);
-  }
+  if (hint === undefined || hint.length !== 4 || options.inputSize !== undefined) return network;
+  // The data decides the size; where its H and W sit depends on the layout the network takes.
+  const size: [number, number] = network.graph.ioLayout === 'NHWC' ? [hint[1]!, hint[2]!] : [hint[2]!, hint[3]!];
+  const [, h, w] = network.graph.inputShape;
+  return size[0] !== h || size[1] !== w ? build(size) : network;
+}
+
+export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {}): { model: ProtoMessage; network: Network } {
+  const network = networkFor(ckpt, options);
   inferShapes(network.graph);
   if (options.dynamicSize && network.graph.nodes.some((n) => n.op.kind === 'MaxPool' && n.op.zeroPad !== undefined)) {
     network.assumptions.push("--dynamic-size: zero-padded max-pooling is emitted as Pad + MaxPool, which onnxruntime's PadFusion (graph optimization level 'basic' and up) turns into -inf padding; run it with optimizations off or use a fixed size");
@@ -298,7 +307,7 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
 async function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true, ...(options.config !== undefined ? { config: options.config } : {}) });
+  const ckpt = await loadCheckpoint(input, loadOptions(options, kernelOverrides(options), true));
   try {
     progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
     const { model, network } = checkpointToOnnx(ckpt, options);
@@ -327,13 +336,9 @@ async function convertToOnnx(input: string, output: string, options: ConvertOpti
 async function convertToTfjs(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, { ...(options.from ? { from: options.from } : {}), kernels: kernelOverrides(options), hashInBackground: true, ...(options.config !== undefined ? { config: options.config } : {}) });
+  const ckpt = await loadCheckpoint(input, loadOptions(options, kernelOverrides(options), true));
   try {
-    const network = networkFromCheckpoint(ckpt, {
-      ...(options.arch ? { arch: options.arch } : {}),
-      ...(options.inputSize ? { inputSize: options.inputSize } : {}),
-      ...(options.stateDictKey ? { stateDictKey: options.stateDictKey } : {}),
-    });
+    const network = networkFor(ckpt, options);
     const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
     progress(`writing ${output}`);
     const meta = onnxMetadata(ckpt, network);
