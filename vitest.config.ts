@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 1_200_000,
     pool: 'forks',
+    setupFiles: ['./test/helpers/cleanup.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

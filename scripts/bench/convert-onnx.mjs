@@ -2,7 +2,7 @@
 // Benchmark: DO-Conv ResNet-50 .pth -> .onnx, doconv-zoo against the Python route (torch.load, the
 // reference einsum fuse, load into torchvision, torch.onnx.export), measured in the same run.
 // Usage: npm run bench:convert-onnx [-- --repeat N --arch resnet50]
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, rmSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '3' }, arch: { type: 'string', default: 'resnet50' }, json: { type: 'boolean' } } });
 const SPECS = { resnet18: { block: 'basic', layers: [2, 2, 2, 2] }, resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3] }, resnet152: { block: 'bottleneck', layers: [3, 8, 36, 3] } };
 const dir = mkdtempSync(join(tmpdir(), 'doconv-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // the generated checkpoints are large
 const input = generateCase(root, dir, `${values.arch}_zip`);
 const size = statSync(input).size;
 const cli = join(root, 'dist/cli/main.js');

@@ -4,7 +4,7 @@
 // Prints wall-clock and peak RSS for each, their ratios, and peak RSS over checkpoint size.
 // Usage: npm run bench:convert-pth [-- --repeat N --arch resnet50]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, rmSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ const { values } = parseArgs({ options: { repeat: { type: 'string', default: '3'
 const repeat = Number(values.repeat);
 const python = '/usr/bin/python3';
 const dir = mkdtempSync(join(tmpdir(), 'doconv-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // the generated checkpoints are large
 const caseName = `${values.arch}_zip`;
 
 const gen = spawnSync(python, [join(root, 'scripts/reference/make_cases.py'), dir, '--only', caseName], { encoding: 'utf8' });

@@ -3,7 +3,7 @@
 // fused network in onnxruntime-node and torch eager on CPU; batch 1 and 8, same thread count.
 // Usage: npm run bench:inference [-- --threads 2 --arch resnet50]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ const threads = Number(values.threads);
 const SPECS = { resnet18: { block: 'basic', layers: [2, 2, 2, 2] }, resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3] } };
 const spec = JSON.stringify(SPECS[values.arch]);
 const dir = mkdtempSync(join(tmpdir(), 'doconv-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // the generated checkpoints are large
 const input = generateCase(root, dir, `${values.arch}_zip`);
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });

@@ -2,7 +2,7 @@
 // Benchmark: ResNet-50 images/s through loadModel on TensorFlow.js (wasm, cpu) against our ONNX on
 // onnxruntime-node, batch 1, in one run; then ResNeXt-50's grouped convs in tfjs written as split
 // per-group convs against one block-diagonal conv. Usage: npm run bench:tfjs [-- --runs N]
-import { mkdtempSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ const { convertCheckpoint, loadModel } = await import(join(root, 'dist/index.js'
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, json: { type: 'boolean' } } });
 const runs = Number(values.runs);
 const dir = mkdtempSync(join(tmpdir(), 'doconv-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // the generated checkpoints are large
 
 async function imagesPerSecond(model, layout, n) {
   const shape = layout === 'NHWC' ? [1, 224, 224, 3] : [1, 3, 224, 224];
