@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { convertCheckpoint } from '../src/convert.js';
 import { fuseLayer } from '../src/doconv/fuse-layer.js';
-import { hwioToOihw } from '../src/emit/modules.js';
+import { hwioToOihw } from '../src/tensor/layout.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { relativeError } from './helpers/npz.js';
 import { runOnNpy } from './helpers/onnx.js';

@@ -1,6 +1,6 @@
 import { DoconvError } from '../errors.js';
 import { inferShapes, type Graph, type GraphNode, type Op, type Pads4 } from '../graph/ir.js';
-import { Tensor, toFloat32 } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { ParamSource } from './naming.js';
 
 interface LayerConfig {
@@ -20,63 +20,20 @@ export function tfSamePads(size: number, k: number, stride: number, dilation: nu
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
-/** (a, b, c, d) -> (d, c, a, b): a Keras HWIO kernel as OIHW. */
-function hwioToOihw(t: Tensor): Tensor {
-  const [h, w, i, o] = t.shape as [number, number, number, number];
-  const x = toFloat32(t);
-  const out = new Float32Array(x.length);
-  for (let a = 0; a < h; a++) for (let b = 0; b < w; b++) for (let c = 0; c < i; c++) for (let d = 0; d < o; d++) out[((d * i + c) * h + a) * w + b] = x[((a * w + b) * i + c) * o + d]!;
-  return Tensor.fromFloat32(out, [o, i, h, w]);
-}
-
-function transpose2d(t: Tensor): Tensor {
-  const [r, c] = t.shape as [number, number];
-  const x = toFloat32(t);
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = x[i * c + j]!;
-  return Tensor.fromFloat32(out, [c, r]);
-}
-
 /**
  * The Graph of a Keras Sequential model from its config and (fused) weights: InputLayer, DOConv2D
  * and Conv2D (channels_last, 'same'/'valid', strides, dilation, groups, linear/relu activation),
  * BatchNormalization, Activation/ReLU, ZeroPadding2D, MaxPooling2D, GlobalAveragePooling2D, Flatten,
  * Dense, Dropout.
- * DO-Conv kernels arrive fused in OIHW from the source; plain Conv2D kernels are HWIO and turned.
+ * Weights come from kerasParamSource as `<layer>/<role>` in neutral layouts (OIHW kernels).
  * The graph computes in NCHW and declares NHWC I/O, as Keras feeds it.
  */
 export function buildKerasSequential(config: { class_name?: string; config?: { layers?: LayerConfig[]; name?: string } }, source: ParamSource): Graph {
   const layers = config.config?.layers;
   if (config.class_name !== 'Sequential' || !Array.isArray(layers)) throw new DoconvError('BAD_ARGUMENT', 'only Keras Sequential models are built from their config');
-  const weights = new Map<string, Tensor[]>();
-  const used = new Set<string>();
-  for (const key of source.keys()) {
-    const owner = kerasOwner(key);
-    const list = weights.get(owner) ?? [];
-    list.push(source.get(key)!);
-    weights.set(owner, list);
-  }
-  const byName = (layer: string, keyPart: string): Tensor | undefined => {
-    for (const key of source.keys()) {
-      if (kerasOwner(key) === layer && (key.endsWith(`/${keyPart}:0`) || key.endsWith(`/${keyPart}`))) {
-        used.add(key);
-        return source.get(key);
-      }
-    }
-    return undefined;
-  };
-  const indexed = (layer: string, i: number): Tensor | undefined => {
-    for (const key of source.keys()) {
-      if (kerasOwner(key) === layer && key.endsWith(`/vars/${i}`)) {
-        used.add(key);
-        return source.get(key);
-      }
-    }
-    return undefined;
-  };
-  const param = (layer: string, name: string, index: number, optional = false): Tensor | undefined => {
-    const t = byName(layer, name) ?? indexed(layer, index);
-    if (t === undefined && !optional) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `layer '${layer}' has no '${name}' weight`, { key: layer });
+  const param = (layer: string, role: string, optional = false): Tensor | undefined => {
+    const t = source.get(`${layer}/${role}`);
+    if (t === undefined && !optional) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `layer '${layer}' has no '${role}' weight`, { key: layer });
     return t;
   };
   let inputShape: [number, number, number] | undefined;
@@ -108,9 +65,8 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
     switch (l.class_name) {
       case 'DOConv2D':
       case 'Conv2D': {
-        const raw = param(name, 'kernel', 0)!;
-        const weight = l.class_name === 'Conv2D' ? hwioToOihw(raw) : raw;
-        const bias = c.use_bias === false ? undefined : param(name, 'bias', 1, true);
+        const weight = param(name, 'weight')!;
+        const bias = c.use_bias === false ? undefined : param(name, 'bias', true);
         const [k0, k1] = [weight.shape[2]!, weight.shape[3]!];
         const stride = (c.strides as number[]) ?? [1, 1];
         const dilation = (c.dilation_rate as number[]) ?? [1, 1];
@@ -125,11 +81,10 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
         break;
       }
       case 'BatchNormalization': {
-        let i = 0;
-        const scale = c.scale === false ? undefined : param(name, 'gamma', i++);
-        const shift = c.center === false ? undefined : param(name, 'beta', i++);
-        const mean = param(name, 'moving_mean', i++)!;
-        const variance = param(name, 'moving_variance', i++)!;
+        const scale = c.scale === false ? undefined : param(name, 'gamma');
+        const shift = c.center === false ? undefined : param(name, 'beta');
+        const mean = param(name, 'mean')!;
+        const variance = param(name, 'var')!;
         add(name, { kind: 'BatchNorm', ...(scale ? { scale } : {}), ...(shift ? { shift } : {}), mean, variance, epsilon: (c.epsilon as number) ?? 1e-3 });
         break;
       }
@@ -175,8 +130,8 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
         add(name, { kind: 'Flatten' });
         break;
       case 'Dense': {
-        const weight = transpose2d(param(name, 'kernel', 0)!);
-        const bias = c.use_bias === false ? undefined : param(name, 'bias', 1, true);
+        const weight = param(name, 'weight')!;
+        const bias = c.use_bias === false ? undefined : param(name, 'bias', true);
         add(name, { kind: 'Dense', weight, ...(bias ? { bias } : {}) });
         activation(name, c.activation);
         break;

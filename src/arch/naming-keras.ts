@@ -1,6 +1,6 @@
 import { DoconvError } from '../errors.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { hwioToOihw, transpose2d } from '../emit/modules.js';
+import { Tensor } from '../tensor/tensor.js';
+import { hwioToOihw, transpose2d } from '../tensor/layout.js';
 import { kerasOwner } from './keras-sequential.js';
 import type { NamingScheme, ParamSource } from './naming.js';
 import type { ResNetSpec } from './spec.js';
@@ -45,12 +45,26 @@ export const kerasApplicationsV2Naming = applicationsNaming(
 
 const KERAS2_ROLE: Record<string, string> = { kernel: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'var' };
 
+/** Keras 3 `vars/<i>` roles in creation order: from the layer's config where there is one. */
+function varRoles(layer: string, count: number, allOneD: boolean, configs: ReadonlyMap<string, { className: string; config: Record<string, unknown> }>): string[] {
+  const cfg = configs.get(layer);
+  if (cfg?.className === 'BatchNormalization') {
+    return [...(cfg.config.scale === false ? [] : ['gamma']), ...(cfg.config.center === false ? [] : ['beta']), 'mean', 'var'];
+  }
+  if (cfg !== undefined) return cfg.config.use_bias === false ? ['weight'] : ['weight', 'bias'];
+  return count === 4 && allOneD ? ['gamma', 'beta', 'mean', 'var'] : ['weight', 'bias'];
+}
+
 /**
  * Keras weights as `<layer>/<role>` with neutral layouts: plain Conv2D kernels HWIO -> OIHW, Dense
- * (in, out) -> (out, in); fused DO-Conv kernels (`fused`) already are OIHW. Keras 3 `vars/<i>` get
- * their roles from position (conv: kernel, bias; BatchNorm: gamma, beta, mean, var).
+ * (in, out) -> (out, in), turned on first read; fused DO-Conv kernels (`fused`) already are OIHW.
+ * Keras 3 `vars/<i>` get their roles from the model config (`configs`), else from position.
  */
-export function kerasParamSource(source: ParamSource, fused: ReadonlySet<string>): ParamSource {
+export function kerasParamSource(
+  source: ParamSource,
+  fused: ReadonlySet<string>,
+  configs: ReadonlyMap<string, { className: string; config: Record<string, unknown> }> = new Map(),
+): ParamSource {
   const map = new Map<string, Tensor>();
   const byLayer = new Map<string, string[]>();
   for (const key of source.keys()) {
@@ -60,14 +74,15 @@ export function kerasParamSource(source: ParamSource, fused: ReadonlySet<string>
     byLayer.set(layer, list);
   }
   for (const [layer, keys] of byLayer) {
-    const isBn = keys.length === 4 && keys.every((k) => source.get(k)!.shape.length === 1);
+    const roles = varRoles(layer, keys.length, keys.every((k) => source.get(k)!.shape.length === 1), configs);
     keys.forEach((key, i) => {
       const leaf = key.slice(key.lastIndexOf('/') + 1).replace(/:\d+$/, '');
-      const role = KERAS2_ROLE[leaf] ?? (/^\d+$/.test(leaf) ? (isBn ? ['gamma', 'beta', 'mean', 'var'] : ['weight', 'bias'])[i] : undefined);
+      const role = KERAS2_ROLE[leaf] ?? (/^\d+$/.test(leaf) ? roles[i] : undefined);
       if (role === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `unexpected Keras weight '${leaf}'`, { key });
       const t = source.get(key)!;
-      const neutral = role === 'weight' && !fused.has(key) ? (t.shape.length === 4 ? hwioToOihw(t) : t.shape.length === 2 ? transpose2d(t) : t) : t;
-      map.set(`${layer}/${role}`, neutral);
+      const turn = role === 'weight' && !fused.has(key) ? (t.shape.length === 4 ? hwioToOihw : t.shape.length === 2 ? transpose2d : undefined) : undefined;
+      const shape = turn === hwioToOihw ? [t.shape[3]!, t.shape[2]!, t.shape[0]!, t.shape[1]!] : turn === transpose2d ? [t.shape[1]!, t.shape[0]!] : t.shape;
+      map.set(`${layer}/${role}`, turn === undefined ? t : new Tensor(t.dtype, shape, () => turn(t).bytes()));
     });
   }
   return { get: (k) => map.get(k), keys: () => [...map.keys()] };

@@ -12,6 +12,7 @@ import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
 import { buildResNet } from './resnet.js';
 import { buildKerasSequential } from './keras-sequential.js';
+import { kerasLayerConfigs } from '../doconv/detect-keras.js';
 import { buildConvStack, detectConvStack } from './conv-stack.js';
 import { archName, preprocessingOf, specFromName, type Preprocessing, type ResNetSpec } from './spec.js';
 
@@ -80,10 +81,10 @@ export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions 
   const plain = plainParamSource(ckpt, options.stateDictKey);
   const { path, prefix, unknownKernels } = plain;
   const keras = ckpt.framework === 'keras';
-  const source = keras ? kerasParamSource(plain.source, plain.fusedKeys) : plain.source;
+  const source = keras ? kerasParamSource(plain.source, plain.fusedKeys, kerasLayerConfigs(ckpt.config)) : plain.source;
   const config = ckpt.config as { class_name?: string } | undefined;
   if (ckpt.framework === 'keras' && (options.arch === undefined || options.arch === 'auto') && config?.class_name === 'Sequential') {
-    const graph = buildKerasSequential(config, plain.source);
+    const graph = buildKerasSequential(config, source);
     const [, h, w] = graph.inputShape;
     const preprocessing: Preprocessing = { inputSize: [h, w], layout: 'NHWC', mean: [0, 0, 0], std: [1, 1, 1], resize: h, crop: h };
     return { name: 'keras_sequential', spec: undefined, naming: 'keras', graph, preprocessing, assumptions: ['built from the Keras model_config (Sequential); input and output are NHWC'], stateDictPath: path, prefix };

@@ -4,7 +4,8 @@ import { DoconvError } from '../errors.js';
 import { hdf5, quietHdf5 } from '../formats/hdf5.js';
 import { toFloat32 } from '../tensor/tensor.js';
 import { VERSION } from '../version.js';
-import { oihwToHwio, transpose2d, type NeutralModule } from './modules.js';
+import { oihwToHwio, transpose2d } from '../tensor/layout.js';
+import type { NeutralModule } from './modules.js';
 
 const KERAS_ROLE: Record<string, string> = { weight: 'kernel', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'moving_mean', var: 'moving_variance' };
 

@@ -4,7 +4,8 @@ import { kerasLayerConfigs } from '../doconv/detect-keras.js';
 import { kerasOwner } from '../arch/keras-sequential.js';
 import { DoconvError } from '../errors.js';
 import { PyDict } from '../formats/pickle-values.js';
-import { Tensor, toFloat32 } from '../tensor/tensor.js';
+import { hwioToOihw, transpose2d } from '../tensor/layout.js';
+import { Tensor } from '../tensor/tensor.js';
 
 /** What a group of parameters is, across frameworks. */
 export type ModuleKind = 'conv' | 'dense' | 'batchnorm' | 'other';
@@ -19,28 +20,6 @@ export interface NeutralModule {
   params: Map<string, Tensor>;
 }
 
-function permute(t: Tensor, perm: number[]): Tensor {
-  const shape = t.shape;
-  const out = perm.map((p) => shape[p]!);
-  const x = toFloat32(t);
-  const y = new Float32Array(x.length);
-  const inStride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  const idx = new Array<number>(out.length).fill(0);
-  for (let i = 0; i < y.length; i++) {
-    let src = 0;
-    for (let d = 0; d < out.length; d++) src += idx[d]! * inStride[perm[d]!]!;
-    y[i] = x[src]!;
-    for (let d = out.length - 1; d >= 0; d--) {
-      if (++idx[d]! < out[d]!) break;
-      idx[d] = 0;
-    }
-  }
-  return Tensor.fromFloat32(y, out, t.dtype === 'float64' ? 'float32' : t.dtype);
-}
-
-export const hwioToOihw = (t: Tensor): Tensor => permute(t, [3, 2, 0, 1]);
-export const oihwToHwio = (t: Tensor): Tensor => permute(t, [2, 3, 1, 0]);
-export const transpose2d = (t: Tensor): Tensor => permute(t, [1, 0]);
 
 /** PyTorch/Gluon state dicts: `<module>.<leaf>`; BatchNorm recognised by its running statistics. */
 function dotModules(entries: [string, Tensor][]): NeutralModule[] {
