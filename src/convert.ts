@@ -1,3 +1,4 @@
+import { PARAM_NAMES, type ParamRole } from './arch/naming.js';
 import { basename, extname } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
@@ -159,14 +160,12 @@ function withUnfusedLayers(modules: NeutralModule[], ckpt: Checkpoint, target: F
   });
 }
 
-const TORCH_ROLE: Record<string, string> = { weight: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', mean: 'running_mean', var: 'running_var' };
-
 /** Neutral modules as a PyTorch state dict (`<module>.weight`, BatchNorm `running_mean`...). */
 function torchStateDict(modules: readonly NeutralModule[]): PyDict {
   const d = new PyDict(true);
   for (const m of modules) {
     for (const [role, t] of m.params) {
-      const leaf = m.kind === 'other' ? role : TORCH_ROLE[role] ?? role;
+      const leaf = m.kind === 'other' ? role : PARAM_NAMES.pytorch[role as ParamRole] ?? role;
       d.set(m.name === '' ? leaf : `${m.name}.${leaf}`, t);
     }
   }

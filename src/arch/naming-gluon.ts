@@ -1,8 +1,7 @@
-import type { NamingScheme, ParamRole } from './naming.js';
+import { PARAM_NAMES, type NamingScheme } from './naming.js';
 import { gluonV1bNaming } from './naming-torchvision.js';
 import type { ResNetSpec } from './spec.js';
 
-const BN: Record<ParamRole, string> = { weight: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'running_mean', var: 'running_var' };
 
 /** Body positions of GluonCV's V1 blocks (and ResNeXt's): conv, BN, ReLU, conv, BN, ReLU, conv, BN. */
 const V1_BODY: Record<string, number> = { conv1: 0, bn1: 1, conv2: 3, bn2: 4, conv3: 6, bn3: 7 };
@@ -25,7 +24,7 @@ export function gluonNaming(spec: ResNetSpec): NamingScheme {
   return {
     name: v2 ? 'gluoncv-v2' : 'gluoncv-v1',
     key(struct, role) {
-      const r = BN[role];
+      const r = PARAM_NAMES.gluon[role];
       if (struct === 'head.fc') return `output.${r}`;
       if (struct === 'stem.bn_data') return `features.0.${r}`;
       if (struct === 'stem.conv') return `features.${v2 ? 1 : 0}.${r}`;

@@ -2,7 +2,7 @@ import { DoconvError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { hwioToOihw, transpose2d } from '../tensor/layout.js';
 import { kerasOwner } from './keras-sequential.js';
-import type { NamingScheme, ParamSource } from './naming.js';
+import { PARAM_NAMES, type NamingScheme, type ParamSource } from './naming.js';
 import type { ResNetSpec } from './spec.js';
 
 /**
@@ -43,7 +43,8 @@ export const kerasApplicationsV2Naming = applicationsNaming(
   { 'stem.conv': 'conv1_conv', 'head.bn': 'post_bn', 'head.fc': 'predictions' },
 );
 
-const KERAS2_ROLE: Record<string, string> = { kernel: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', moving_mean: 'mean', moving_variance: 'var' };
+/** Keras 2 weight names back to roles: kernel -> weight, moving_mean -> mean, ... */
+const KERAS2_ROLE: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(PARAM_NAMES.keras).map(([role, name]) => [name, role]));
 
 /** Keras 3 `vars/<i>` roles in creation order: from the layer's config where there is one. */
 function varRoles(layer: string, count: number, allOneD: boolean, configs: ReadonlyMap<string, { className: string; config: Record<string, unknown> }>): string[] {

@@ -1,14 +1,11 @@
-import type { NamingScheme, ParamRole } from './naming.js';
-
-const TORCH_BN: Record<ParamRole, string> = { weight: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', mean: 'running_mean', var: 'running_var' };
-const GLUON_BN: Record<ParamRole, string> = { weight: 'weight', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'running_mean', var: 'running_var' };
+import { PARAM_NAMES, type NamingScheme, type ParamRole } from './naming.js';
 
 /**
  * torchvision.models.resnet's layout of names (conv1/bn1, layer{i}.{j}.conv{k}/bn{k},
  * layer{i}.{j}.downsample.{0,1}, fc), spelled with the given parameter suffixes; extended in the
  * same style for the families torchvision lacks: bn0 (v2's input BatchNorm), bn_final (v2's last BN).
  */
-function layerNaming(name: string, suffixes: Record<ParamRole, string>): NamingScheme {
+function layerNaming(name: string, suffixes: Readonly<Record<ParamRole, string>>): NamingScheme {
   return {
     name,
     key(struct, role) {
@@ -29,7 +26,7 @@ function layerNaming(name: string, suffixes: Record<ParamRole, string>): NamingS
   };
 }
 
-export const torchvisionNaming: NamingScheme = layerNaming('torchvision', TORCH_BN);
+export const torchvisionNaming: NamingScheme = layerNaming('torchvision', PARAM_NAMES.pytorch);
 
 /** GluonCV's ResNetV1b: torchvision's names with Gluon's BatchNorm parameters (gamma, beta). */
-export const gluonV1bNaming: NamingScheme = layerNaming('gluoncv-v1b', GLUON_BN);
+export const gluonV1bNaming: NamingScheme = layerNaming('gluoncv-v1b', PARAM_NAMES.gluon);

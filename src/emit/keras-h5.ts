@@ -1,3 +1,4 @@
+import { PARAM_NAMES, type ParamRole } from '../arch/naming.js';
 import { renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DoconvError } from '../errors.js';
@@ -7,7 +8,6 @@ import { VERSION } from '../version.js';
 import { oihwToHwio, transpose2d } from '../tensor/layout.js';
 import type { NeutralModule } from './modules.js';
 
-const KERAS_ROLE: Record<string, string> = { weight: 'kernel', bias: 'bias', gamma: 'gamma', beta: 'beta', mean: 'moving_mean', var: 'moving_variance' };
 
 /**
  * Writes a Keras 2 `save_weights()` HDF5 file: root attributes `layer_names`, `backend`,
@@ -33,7 +33,7 @@ export function writeKerasH5(path: string, modules: readonly NeutralModule[]): n
         const weightNames: string[] = [];
         const inner = g.create_group(layer);
         for (const [role, t] of m.params) {
-          const keras = m.kind === 'other' ? role : KERAS_ROLE[role] ?? role;
+          const keras = m.kind === 'other' ? role : PARAM_NAMES.keras[role as ParamRole] ?? role;
           const tensor = m.kind === 'conv' && role === 'weight' ? oihwToHwio(t) : m.kind === 'dense' && role === 'weight' ? transpose2d(t) : t;
           inner.create_dataset({ name: `${keras}:0`, data: toFloat32(tensor), shape: [...tensor.shape], dtype: '<f4' });
           weightNames.push(`${layer}/${keras}:0`);
