@@ -73,31 +73,20 @@ function openSource(file: string): ByteSource {
 export async function loadCheckpoint(file: string, options: LoadOptions = {}): Promise<Checkpoint> {
   const source = openSource(file);
   const hash = options.hashInBackground ? hashFileInBackground(file, () => source.read(0, source.size)) : undefined;
-  await prepareReader(source);
   return loadCheckpointFrom(source, file, options, hash);
 }
 
 /** The same from bytes already in memory; `name` is what errors call the file. */
 export async function loadCheckpointBytes(bytes: Uint8Array, name: string, options: LoadOptions = {}): Promise<Checkpoint> {
   const source = new MemorySource(bytes);
-  await prepareReader(source);
   return loadCheckpointFrom(source, name, options);
 }
 
-/** Readers with an asynchronous start (the HDF5 library's WebAssembly) are started only when needed. */
-async function prepareReader(source: ByteSource): Promise<void> {
-  let format: SniffedFormat;
-  try {
-    format = sniffFormat(source);
-  } catch {
-    return; // the synchronous load reports the error with its location
-  }
-  if (format === 'hdf5' || format === 'keras-zip') await hdf5Ready();
-}
-
-function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions, hash?: () => string): Checkpoint {
+async function loadCheckpointFrom(source: ByteSource, file: string, options: LoadOptions, hash?: () => string): Promise<Checkpoint> {
   try {
     const format = sniffFormat(source);
+    // The HDF5 library (WebAssembly, ~100 ms to start) is started only for files that need it.
+    if (format === 'hdf5' || format === 'keras-zip') await hdf5Ready();
     if (format === 'empty') throw new DoconvError('FILE_EMPTY', 'the file is empty', { file, offset: 0 });
     const reader = READERS[format];
     const framework = reader?.framework ?? FORMAT_FRAMEWORK[format];
