@@ -30,6 +30,28 @@ async function hashFile(path: string, hash: Hash): Promise<void> {
   });
 }
 
+/**
+ * Passes the artifact's bytes through: counts them from `start` (bytes already in the .part file),
+ * refuses more than the manifest declares, hashes them and reports progress.
+ */
+class Meter extends Transform {
+  received: number;
+  constructor(start: number, private readonly options: DownloadOptions, private readonly hash: Hash) {
+    super();
+    this.received = start;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.received += chunk.byteLength;
+    if (this.received > this.options.size) {
+      cb(new NextMirror(`the source sent more than the ${this.options.size} bytes the manifest declares`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.options.onProgress?.(this.received, this.options.size);
+    cb(null, chunk);
+  }
+}
+
 /** Streams one URL into `part`, resuming with Range from its current length, hashing on the fly. */
 async function fetchInto(url: string, part: string, options: DownloadOptions, hash: Hash): Promise<void> {
   const { default: got } = await import('got');
@@ -71,20 +93,7 @@ async function fetchInto(url: string, part: string, options: DownloadOptions, ha
     }
   }
   if (append) await hashFile(part, hash);
-  let received = have;
-  const limit = options.size;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      received += chunk.byteLength;
-      if (received > limit) {
-        cb(new NextMirror(`the server sent more than the ${limit} bytes the manifest declares`));
-        return;
-      }
-      hash.update(chunk);
-      options.onProgress?.(received, limit);
-      cb(null, chunk);
-    },
-  });
+  const meter = new Meter(have, options, hash);
   try {
     await pipeline(request, meter, createWriteStream(part, { flags: append ? 'a' : 'w' }));
   } catch (err) {
@@ -92,26 +101,13 @@ async function fetchInto(url: string, part: string, options: DownloadOptions, ha
     const e = err as Error & { code?: string };
     throw new Retryable(`${e.code ?? e.name}: ${e.message}`);
   }
-  if (received < limit) throw new Retryable(`the body ended after ${received} of ${limit} bytes`);
+  if (meter.received < options.size) throw new Retryable(`the body ended after ${meter.received} of ${options.size} bytes`);
 }
 
 /** Copies a local file (a file: URL or a path) into `part`, hashing it. */
 async function copyInto(path: string, part: string, options: DownloadOptions, hash: Hash): Promise<void> {
   if (!existsSync(path)) throw new NextMirror(`no such file ${path}`);
-  let received = 0;
-  await pipeline(
-    createReadStream(path),
-    new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        received += chunk.byteLength;
-        if (received > options.size) return cb(new NextMirror(`larger than the ${options.size} bytes the manifest declares`));
-        hash.update(chunk);
-        options.onProgress?.(received, options.size);
-        cb(null, chunk);
-      },
-    }),
-    createWriteStream(part),
-  );
+  await pipeline(createReadStream(path), new Meter(0, options, hash), createWriteStream(part));
 }
 
 /**
