@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, write
 import { basename, dirname, join } from 'node:path';
 import { DoconvError } from '../errors.js';
 import { inferShapes, type Graph, type GraphNode } from '../graph/ir.js';
-import { toFloat32, type Tensor } from '../tensor/tensor.js';
+import { Tensor, toFloat32 } from '../tensor/tensor.js';
+import { oihwToHwio, transpose2d } from '../tensor/layout.js';
 import { float32ToHalf } from '../tensor/half.js';
 import { VERSION } from '../version.js';
 
@@ -49,9 +50,7 @@ const dims = (shape: readonly number[]) => ({ dim: shape.map((d) => ({ size: Str
 
 /** (C_out, C_in/g, H, W) -> (H, W, C_in/g, C_out), TensorFlow's filter layout. */
 function hwio(w: Float32Array, o: number, i: number, h: number, k: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < h; y++) for (let x = 0; x < k; x++) out[((y * k + x) * i + b) * o + a] = w[((a * i + b) * h + y) * k + x]!;
-  return out;
+  return toFloat32(oihwToHwio(Tensor.fromFloat32(w, [o, i, h, k])));
 }
 
 class GraphDefBuilder {
@@ -253,9 +252,7 @@ export function buildTfjsGraph(graph: Graph, groupedConv: 'split' | 'dense' = 's
         break;
       case 'Dense': {
         const [outF, inF] = op.weight.shape as [number, number];
-        const wv = toFloat32(op.weight);
-        const wt = new Float32Array(wv.length);
-        for (let i = 0; i < outF; i++) for (let j = 0; j < inF; j++) wt[j * outF + i] = wv[i * inF + j]!;
+        const wt = toFloat32(transpose2d(op.weight));
         const mm = b.op(`${base}/matmul`, 'MatMul', [x, b.filter(`${base}/kernel`, [inF, outF], wt)], { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } });
         const bias = op.bias ? toFloat32(op.bias) : new Float32Array(outF);
         value.set(n.output, b.op(base, 'BiasAdd', [mm, b.const(`${base}/bias`, [outF], bias)], { T: FLOAT, data_format: { s: b64('NHWC') } }));
@@ -346,4 +343,3 @@ export function writeTfjsModel(dir: string, graph: Graph, options: TfjsOptions =
   return { files: ['model.json', ...paths], bytes: all.byteLength };
 }
 
-export type { Tensor };
