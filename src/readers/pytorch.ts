@@ -4,7 +4,7 @@ import { unpickle } from '../formats/pickle.js';
 import { PyTuple, type PyValue } from '../formats/pickle-values.js';
 import { checkStridedLayout, gatherStrided, isContiguous, type StridedLayout } from '../formats/strided.js';
 import { looksLikeZip, ZipReader } from '../formats/zip.js';
-import { DTYPE_SIZE, type DType } from '../tensor/dtype.js';
+import { DTYPE_SIZE } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ReadResult } from './read-result.js';
 import { makeTorchGlobalResolver, StorageType, type TensorRebuild } from './torch-globals.js';
@@ -225,4 +225,3 @@ function readLegacyFormat(source: ByteSource): TorchFile {
   return { format: 'pytorch-legacy', framework: 'pytorch', root, notes };
 }
 
-export type { DType };
