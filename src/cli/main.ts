@@ -13,6 +13,7 @@ import { offlineFromEnv } from '../registry/cache.js';
 import type { Framework } from '../checkpoint/checkpoint.js';
 import type { DType } from '../tensor/dtype.js';
 import { VERSION } from '../version.js';
+import { runEval, runRegistryVerify } from './eval-command.js';
 import { formatConvert, formatInspect } from './format.js';
 
 const USAGE = `doconv-zoo ${VERSION}: fuse DO-Conv checkpoints into plain convolutions
@@ -30,6 +31,11 @@ Usage:
   doconv-zoo info NAME [--json] [--registry URL|DIR]
   doconv-zoo pull NAME [--to source|onnx|tfjs] [--registry URL|DIR] [--offline] [--json]
   doconv-zoo registry add CKPT --name NAME --registry DIR [--description T] [--license L] [--no-copy]
+  doconv-zoo eval NAME|MODEL --data DIR|mnist [--labels FILE] [--synsets FILE] [--backend onnx|tfjs]
+                     [--device cpu|gpu] [--batch N] [--limit N] [--threads N] [--decoder sharp|jpeg-js]
+                     [--decode-threads N] [--resize N] [--crop N] [--mean R,G,B] [--std R,G,B]
+                     [--record FILE | --no-record] [--json]
+  doconv-zoo registry verify NAME --record FILE [--registry DIR] [--force]
   doconv-zoo --version | --help
 
 Commands:
@@ -55,6 +61,18 @@ Commands:
             DOCONV_ZOO_CACHE), verified by SHA-256, resumed after an interruption, mirrors tried in
             order; --to onnx|tfjs also converts it (cached). --offline / DOCONV_ZOO_OFFLINE never
             opens a socket. --registry (or DOCONV_ZOO_REGISTRY) points at another zoo.
+  eval      Top-1/top-5 of a zoo NAME, a converted model or a DO-Conv checkpoint on ImageNet
+            validation data: class sub-folders named by synset (torchvision ImageFolder, GluonCV)
+            or the flat ILSVRC2012 folder with a label file (LOC_val_solution.csv, 'FILE INDEX'
+            lines as Caffe's val.txt, or one synset per line), found beside the images or given
+            with --labels. --data mnist: the small zoo's test digits. Preprocessing as torchvision
+            (Resize(256) with PIL's bilinear, CenterCrop(224), mean/std of the entry or model),
+            decoding on worker threads while the network runs; --limit N takes N evenly spaced
+            images. Undecodable images are reported and counted, not fatal. Writes a verification
+            record (default NAME.verification.json) that 'registry verify' adds to an entry.
+  registry verify
+            Add an eval record to an entry's verified accuracy in a registry folder's manifest.json
+            (default the bundled one); the record's model hash must be one of the entry's artifacts.
 
 Options:
   -o, --output OUT        Output file; its extension picks the format (.onnx .pth .safetensors .npz
@@ -80,7 +98,8 @@ Options:
   --dynamic-size          ONNX: symbolic height and width (any size, ~10% slower in onnxruntime).
   --input, --output       predict: a float32 .npy batch in the layout the model declares (NCHW;
                           NHWC for Keras models, as Keras feeds them), the output as .npy.
-  --device cpu|gpu        predict: where to run (gpu tries CUDA, then WebGPU).
+  --device cpu|gpu        predict, eval: where to run (gpu tries onnxruntime's CUDA provider, then its
+                          WebGPU provider, then @tensorflow/tfjs-node-gpu where installed).
   --json                  Print a machine-readable result (errors too) on stdout.
   -q, --quiet             No progress messages.
 
@@ -289,7 +308,8 @@ async function runPull(args: string[]): Promise<number> {
 
 async function runRegistry(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'add') throw new DoconvError('BAD_ARGUMENT', `unknown registry command '${sub ?? ''}'; use 'registry add CKPT --name NAME --registry DIR'`);
+  if (sub === 'verify') return runRegistryVerify(rest, printUsage);
+  if (sub !== 'add') throw new DoconvError('BAD_ARGUMENT', `unknown registry command '${sub ?? ''}'; use 'registry add CKPT --name NAME --registry DIR' or 'registry verify NAME --record FILE'`);
   const { values, positionals } = parse(rest, {
     ...COMMON,
     name: { type: 'string' },
@@ -336,6 +356,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runPull(rest);
       case 'registry':
         return await runRegistry(rest);
+      case 'eval':
+        return await runEval(rest, printUsage);
       case '--version':
       case '-V':
         process.stdout.write(`${VERSION}\n`);

@@ -38,11 +38,17 @@ export const PaperResultSchema = z.object({
 export const VerificationSchema = z.object({
   dataset: z.string(),
   datasetFingerprint: z.string(),
+  /** Samples that went through the network; `failed` more could not be decoded. */
   count: z.number().int().positive(),
+  correct: z.number().int().nonnegative().optional(),
+  failed: z.number().int().nonnegative().optional(),
+  /** Percentages, four decimals. */
   top1: z.number(),
   top5: z.number().optional(),
   backend: z.string(),
   device: z.string(),
+  executionProvider: z.string().optional(),
+  decoder: z.string().optional(),
   toolVersion: z.string(),
   date: z.string(),
   modelSha256: Sha256,

@@ -1,0 +1,274 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DoconvError } from '../errors.js';
+import { DecodePool, defaultDecodeThreads } from '../eval/decode-pool.js';
+import { defaultDecoderName, DEFAULT_LIMITS, type DecoderName } from '../eval/decode.js';
+import { fingerprint, openDataset, spreadIndices, type Dataset } from '../eval/datasets.js';
+import type { PreprocessSpec } from '../eval/preprocess.js';
+import { findEntry, loadManifest } from '../registry/manifest.js';
+import { offlineFromEnv } from '../registry/cache.js';
+import type { Entry, Verification } from '../registry/schema.js';
+import { VERSION } from '../version.js';
+import { loadModel } from './load-model.js';
+import type { Backend, Device, LoadModelOptions, Model } from './types.js';
+
+export interface EvalOptions {
+  /** 'mnist', an ImageFolder tree (class sub-folders) or a flat ILSVRC2012 validation folder. */
+  data: string;
+  /** Flat folders: the label file; default looked for beside the images. */
+  labels?: string;
+  /** Synset ids in class order, for class folders or label files that do not name all classes. */
+  synsets?: string;
+  backend?: Backend;
+  device?: Device;
+  tfjsBackend?: LoadModelOptions['tfjsBackend'];
+  /** Inference threads (onnxruntime intra-op). */
+  threads?: number;
+  /** Images per inference call (default 16). */
+  batchSize?: number;
+  /** Evaluate this many evenly spaced samples instead of all. */
+  limit?: number;
+  decoder?: DecoderName;
+  /** Decoding threads (default: cores - 1, at least 1). */
+  decodeThreads?: number;
+  registry?: string;
+  arch?: string;
+  /** Overrides of the preprocessing the entry or the model's metadata gives. */
+  preprocessing?: Partial<Omit<PreprocessSpec, 'layout' | 'channels'>>;
+  onProgress?: (progress: EvalProgress) => void;
+  onMessage?: (message: string) => void;
+}
+
+export interface EvalProgress {
+  done: number;
+  total: number;
+  correct: number;
+  failed: number;
+  seconds: number;
+}
+
+export interface EvalFailure {
+  file: string;
+  error: string;
+}
+
+export interface EvalResult {
+  model: string;
+  modelSha256: string;
+  dataset: { description: string; layout: string; root?: string; fingerprint: string; available: number; evaluated: number };
+  /** Samples that went through the network (decoded). */
+  count: number;
+  correct: number;
+  correctTop5: number | undefined;
+  top1: number;
+  top5: number | undefined;
+  failed: EvalFailure[];
+  backend: Backend;
+  device: Device;
+  executionProvider: string;
+  decoder: DecoderName | undefined;
+  preprocessing: PreprocessSpec & { source: string };
+  batchSize: number;
+  seconds: number;
+  imagesPerSecond: number;
+  record: Verification;
+}
+
+const IMAGENET_DEFAULT = { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const MAX_IMAGE_FILE = 64 * 2 ** 20;
+
+function sha256File(path: string): string {
+  const target = statSync(path).isDirectory() ? join(path, 'model.json') : path;
+  return createHash('sha256').update(readFileSync(target)).digest('hex');
+}
+
+/** The zoo entry for a name (undefined for paths). */
+async function entryFor(model: string, options: EvalOptions): Promise<Entry | undefined> {
+  if (existsSync(model) || !/^[a-z0-9_]+$/.test(model)) return undefined;
+  const { manifest, location } = await loadManifest(options.registry, offlineFromEnv());
+  return findEntry(manifest, model, location);
+}
+
+/** Where the network takes channels: from the backend, metadata, or the declared input shape. */
+function layoutOf(model: Model): 'NCHW' | 'NHWC' {
+  if (model.backend === 'tfjs') return 'NHWC';
+  if (model.preprocessing?.layout) return model.preprocessing.layout;
+  const c = model.inputShape[1];
+  return c === 1 || c === 3 ? 'NCHW' : 'NHWC';
+}
+
+function channelsOf(model: Model, layout: 'NCHW' | 'NHWC', entry: Entry | undefined): number {
+  const c = layout === 'NCHW' ? model.inputShape[1] : model.inputShape[3];
+  return typeof c === 'number' ? c : (entry?.input.channels ?? 3);
+}
+
+function preprocessingFor(model: Model, entry: Entry | undefined, options: EvalOptions): PreprocessSpec & { source: string } {
+  const layout = layoutOf(model);
+  const channels = channelsOf(model, layout, entry);
+  const base = entry
+    ? { resize: entry.input.resize, crop: entry.input.crop, mean: entry.input.mean, std: entry.input.std, source: `zoo entry ${entry.name}` }
+    : model.preprocessing
+      ? { resize: model.preprocessing.resize, crop: model.preprocessing.crop, mean: model.preprocessing.mean, std: model.preprocessing.std, source: 'model metadata' }
+      : { ...IMAGENET_DEFAULT, source: 'ImageNet default (the model carries no preprocessing)' };
+  const o = options.preprocessing ?? {};
+  const spec = { ...base, ...o, layout, channels, source: Object.keys(o).length > 0 ? `${base.source}, overridden` : base.source };
+  if (!(spec.crop > 0 && spec.resize >= spec.crop)) throw new DoconvError('BAD_ARGUMENT', `resize ${spec.resize} and crop ${spec.crop}: the crop must be positive and no larger than the resize`);
+  return spec;
+}
+
+/** Top-1 and top-5 hits of one row of logits. */
+function hits(logits: Float32Array, offset: number, classes: number, label: number): [boolean, boolean] {
+  const target = logits[offset + label]!;
+  let above = 0;
+  for (let c = 0; c < classes; c++) {
+    const v = logits[offset + c]!;
+    // Ties rank by index, as argmax/topk do: an earlier class with the same score is ahead.
+    if (v > target || (v === target && c < label)) above++;
+  }
+  return [above === 0, above < 5];
+}
+
+/**
+ * Top-1/top-5 of a network on a dataset, with a verification record. Images are decoded on worker
+ * threads while the network runs on the previous batch.
+ */
+export async function evaluate(modelRef: string, options: EvalOptions): Promise<EvalResult> {
+  const entry = await entryFor(modelRef, options);
+  const dataset: Dataset = openDataset(options.data, { ...(options.labels ? { labels: options.labels } : {}), ...(options.synsets ? { synsets: options.synsets } : {}), ...(entry ? { numClasses: entry.architecture.numClasses } : {}) });
+  const backend = options.backend ?? 'onnx';
+  const device = options.device ?? 'cpu';
+  const batchSize = options.batchSize ?? 16;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new DoconvError('BAD_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) throw new DoconvError('BAD_ARGUMENT', `--limit must be a positive integer, got ${options.limit}`);
+
+  // A checkpoint is built for the crop size (a fixed size runs faster than a symbolic one).
+  const crop = options.preprocessing?.crop ?? entry?.input.crop ?? (dataset.kind === 'tensors' ? dataset.height : undefined);
+  const model = await loadModel(modelRef, {
+    backend,
+    device,
+    ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.arch ? { arch: options.arch } : {}),
+    ...(crop !== undefined ? { inputSize: [crop, crop] as [number, number] } : {}),
+  });
+  let pool: DecodePool | undefined;
+  try {
+    const spec = preprocessingFor(model, entry, options);
+    const modelSha256 = entry?.artifacts[0]?.sha256 ?? model.metadata.source_sha256 ?? sha256File(modelRef);
+    const total = dataset.kind === 'images' ? dataset.samples.length : dataset.labels.length;
+    const order = spreadIndices(total, options.limit);
+    const ids = order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.file : dataset.ids[i]!));
+    const labels = order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.label : dataset.labels[i]!));
+    const per = spec.crop * spec.crop * spec.channels;
+    const shape = (n: number) => (spec.layout === 'NCHW' ? [n, spec.channels, spec.crop, spec.crop] : [n, spec.crop, spec.crop, spec.channels]);
+
+    let decoder: DecoderName | undefined;
+    let fetch: (k: number) => Promise<Float32Array>;
+    if (dataset.kind === 'images') {
+      decoder = options.decoder ?? (await defaultDecoderName());
+      const threads = options.decodeThreads ?? defaultDecodeThreads();
+      pool = await DecodePool.start(threads, { root: dataset.root, decoder, spec, maxFileBytes: MAX_IMAGE_FILE, maxPixels: DEFAULT_LIMITS.maxPixels });
+      const p = pool;
+      fetch = (k) => p.decode(ids[k]!);
+    } else {
+      if (spec.crop !== dataset.height || spec.channels !== 1) throw new DoconvError('BAD_ARGUMENT', `the ${dataset.height}x${dataset.width} grey digits need a network taking 1x${dataset.height}x${dataset.width} input (this one takes ${spec.channels}x${spec.crop}x${spec.crop})`);
+      const m = Math.fround(spec.mean[0] ?? 0);
+      const s = Math.fround(spec.std[0] ?? 1);
+      fetch = async (k) => {
+        const i = order[k]!;
+        const src = dataset.images.subarray(i * per, (i + 1) * per);
+        return Float32Array.from(src, (v) => Math.fround(Math.fround(v - m) / s));
+      };
+    }
+
+    const started = performance.now();
+    const futures: Promise<Float32Array | Error>[] = [];
+    const ahead = batchSize * 2 + (options.decodeThreads ?? defaultDecodeThreads()) * 2;
+    const schedule = (upTo: number) => {
+      for (let k = futures.length; k < Math.min(upTo, order.length); k++) futures.push(fetch(k).catch((e: Error) => e));
+    };
+    let correct = 0;
+    let correct5 = 0;
+    let count = 0;
+    const failed: EvalFailure[] = [];
+    let classes = 0;
+    for (let start = 0; start < order.length; start += batchSize) {
+      const end = Math.min(order.length, start + batchSize);
+      schedule(end + ahead);
+      const got = await Promise.all(futures.slice(start, end));
+      const okRows: number[] = [];
+      const input = new Float32Array(per * got.length);
+      got.forEach((g, r) => {
+        if (g instanceof Error) failed.push({ file: ids[start + r]!, error: g.message });
+        else {
+          input.set(g, okRows.length * per);
+          okRows.push(start + r);
+        }
+      });
+      for (let k = start; k < end; k++) futures[k] = Promise.resolve(new Float32Array(0)); // let the decoded batch go
+      if (okRows.length > 0) {
+        const y = await model.predict({ data: input.subarray(0, okRows.length * per), shape: shape(okRows.length) });
+        classes = y.shape[y.shape.length - 1]!;
+        okRows.forEach((k, r) => {
+          const label = labels[k]!;
+          if (label >= classes) throw new DoconvError('BAD_ARGUMENT', `label ${label} of '${ids[k]}' is outside the network's ${classes} classes`);
+          const [t1, t5] = hits(y.data, r * classes, classes, label);
+          if (t1) correct++;
+          if (t5) correct5++;
+        });
+        count += okRows.length;
+      }
+      options.onProgress?.({ done: end, total: order.length, correct, failed: failed.length, seconds: (performance.now() - started) / 1000 });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (count === 0) throw new DoconvError('BAD_ARGUMENT', `none of the ${order.length} images could be decoded (first: ${failed[0]?.file}: ${failed[0]?.error})`, { file: options.data });
+    const top1 = round4((100 * correct) / count);
+    const top5 = classes > 5 ? round4((100 * correct5) / count) : undefined;
+    const fp = fingerprint(ids, labels);
+    const record: Verification = {
+      dataset: dataset.description,
+      datasetFingerprint: `${fp} files=${order.length}`,
+      count,
+      correct,
+      ...(failed.length > 0 ? { failed: failed.length } : {}),
+      top1,
+      ...(top5 !== undefined ? { top5 } : {}),
+      backend,
+      device,
+      executionProvider: model.executionProvider,
+      ...(decoder ? { decoder } : {}),
+      toolVersion: VERSION,
+      date: new Date().toISOString(),
+      modelSha256,
+    };
+    return {
+      model: modelRef,
+      modelSha256,
+      dataset: { description: dataset.description, layout: dataset.kind === 'images' ? dataset.layout : 'tensors', ...(dataset.kind === 'images' ? { root: dataset.root } : {}), fingerprint: record.datasetFingerprint, available: total, evaluated: order.length },
+      count,
+      correct,
+      correctTop5: top5 !== undefined ? correct5 : undefined,
+      top1,
+      top5,
+      failed,
+      backend,
+      device,
+      executionProvider: model.executionProvider,
+      decoder,
+      preprocessing: spec,
+      batchSize,
+      seconds,
+      imagesPerSecond: order.length / seconds,
+      record,
+    };
+  } finally {
+    await pool?.close();
+    await model.dispose();
+  }
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
