@@ -148,7 +148,7 @@ describe('loadModel and predict', () => {
 
   it('--device gpu on a machine without one says what was tried and what to install', async () => {
     if (process.env.DOCONV_ZOO_EXPECT_GPU) return; // on a GPU machine this succeeds instead
-    await expect(loadModel(await onnxOf('resnet_basic_1111'), { device: 'gpu' })).rejects.toThrow(/tried cuda: .*webgpu: /);
+    await expect(loadModel(await onnxOf('resnet_basic_1111'), { device: 'gpu' })).rejects.toThrow(/tried: onnxruntime cuda: .*; onnxruntime webgpu: .*tfjs-node-gpu.*--device cpu/);
   });
 });
 

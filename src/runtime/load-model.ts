@@ -1,14 +1,16 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { checkpointToOnnx } from '../convert.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkpointToOnnx, convertCheckpoint } from '../convert.js';
 import { loadCheckpointBytes } from '../checkpoint/load.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
-import { MemorySource } from '../formats/byte-source.js';
+import { FileSource, MemorySource } from '../formats/byte-source.js';
 import { readOnnxInfo } from '../formats/onnx-info.js';
 import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
-import { GPU_HELP, providersFor } from './execution-providers.js';
+import { describeCandidate, gpuPlan, noGpuMessage, TFJS_NODE_GPU, type ModelKind } from './execution-providers.js';
 import { loadTfjsModel } from './tfjs-model.js';
 import { pull } from '../registry/pull.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
@@ -54,22 +56,116 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
   }
 }
 
+/** What a model reference is: an .onnx file, a TensorFlow.js folder, a checkpoint, or a zoo name. */
+function modelKind(source: string | Uint8Array): ModelKind {
+  if (typeof source !== 'string') return sniffFormat(new MemorySource(source)) === 'unknown' ? 'onnx-file' : 'checkpoint';
+  if (!existsSync(source)) return 'zoo-name';
+  if (statSync(source).isDirectory()) return 'tfjs-folder';
+  const file = new FileSource(source);
+  try {
+    return sniffFormat(file) === 'unknown' ? 'onnx-file' : 'checkpoint';
+  } catch {
+    return 'checkpoint'; // damaged: the reader will say what is wrong
+  } finally {
+    file.close();
+  }
+}
+
+async function installed(name: string): Promise<boolean> {
+  try {
+    await import(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Loads a model for inference: an .onnx file (or its bytes), or a DO-Conv checkpoint, which is
- * fused and converted to ONNX in memory first. `device: 'gpu'` takes the first GPU execution
- * provider that starts (CUDA, then WebGPU) and says what was tried when none does.
+ * Loads a model for inference: an .onnx file (or its bytes), a TensorFlow.js folder, a DO-Conv
+ * checkpoint (fused and converted in memory first), or a zoo name (pulled and converted).
+ * `device: 'gpu'` takes the first GPU engine that starts (execution-providers.ts: onnxruntime's CUDA,
+ * then its WebGPU provider, then @tensorflow/tfjs-node-gpu) and says what was tried when none does.
  */
 export async function loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<Model> {
-  if (typeof source === 'string' && !existsSync(source) && /^[a-z0-9_]+$/.test(source)) {
+  const backend = options.backend ?? 'onnx';
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new DoconvError('BAD_ARGUMENT', `backend '${String(backend)}' is not available; use 'onnx' or 'tfjs'`);
+  if ((options.device ?? 'cpu') === 'gpu') return loadOnGpu(source, options);
+  if (typeof source === 'string' && modelKind(source) === 'zoo-name' && /^[a-z0-9_]+$/.test(source)) {
     // A zoo name: pulled (or found in the cache), converted for the backend, then loaded.
-    const pulled = await pull(source, { ...(options.registry ? { registry: options.registry } : {}), to: options.backend === 'tfjs' ? 'tfjs' : 'onnx' });
+    const pulled = await pull(source, { ...(options.registry ? { registry: options.registry } : {}), to: backend === 'tfjs' ? 'tfjs' : 'onnx' });
     return loadModel(pulled.converted ?? pulled.path, options);
   }
-  if (options.backend === 'tfjs') {
+  if (backend === 'tfjs') {
     if (typeof source !== 'string') throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' loads a model folder (convert with --to tfjs first)");
     return loadTfjsModel(source, options.tfjsBackend);
   }
-  if ((options.backend ?? 'onnx') !== 'onnx') throw new DoconvError('BAD_ARGUMENT', `backend '${String(options.backend)}' is not available; use 'onnx' or 'tfjs'`);
+  return loadOnnx(source, options, ['cpu']);
+}
+
+async function loadOnGpu(source: string | Uint8Array, options: LoadModelOptions): Promise<Model> {
+  const kind = modelKind(source);
+  const plan = gpuPlan(options.backend ?? 'onnx', kind, { tfjsNodeGpu: await installed(TFJS_NODE_GPU) });
+  const tried: string[] = [];
+  const cpuOptions: LoadModelOptions = { ...options, device: 'cpu' };
+  for (const c of plan.candidates) {
+    try {
+      if (c.engine === 'onnx') {
+        if (kind === 'zoo-name') {
+          const pulled = await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'onnx' });
+          return await loadOnnx(pulled.converted!, cpuOptions, [c.provider]);
+        }
+        return await loadOnnx(source, cpuOptions, [c.provider]);
+      }
+      return await loadTfjsOnGpu(source, kind, options);
+    } catch (err) {
+      tried.push(`${describeCandidate(c)}: ${briefly(err as Error)}`);
+    }
+  }
+  throw new DoconvError('BAD_ARGUMENT', noGpuMessage(tried, plan.skipped), typeof source === 'string' ? { file: source } : {});
+}
+
+/** The first line of an engine's error, without onnxruntime's source location and assertion text. */
+function briefly(err: Error): string {
+  const text = err instanceof DoconvError ? err.reason : err.message;
+  return (text.split('\n')[0] ?? '').replace(/^\/onnxruntime_src\/\S+ [^ ]*.*? was false\. /, '').replace(/^OrtSessionOptionsAppendExecutionProvider_\w+: /, '');
+}
+
+/** TensorFlow.js on @tensorflow/tfjs-node-gpu; checkpoints are converted to a temporary folder first. */
+async function loadTfjsOnGpu(source: string | Uint8Array, kind: ModelKind, options: LoadModelOptions): Promise<Model> {
+  let dir: string;
+  let cleanup: (() => void) | undefined;
+  if (kind === 'zoo-name') dir = (await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'tfjs' })).converted!;
+  else if (kind === 'tfjs-folder') dir = source as string;
+  else {
+    const tmp = mkdtempSync(join(tmpdir(), 'doconv-zoo-tfjs-'));
+    cleanup = () => rmSync(tmp, { recursive: true, force: true });
+    let input = source as string;
+    if (typeof source !== 'string') {
+      input = join(tmp, 'checkpoint');
+      writeFileSync(input, source);
+    }
+    try {
+      await convertCheckpoint(input, join(tmp, 'model'), { to: 'tfjs', ...(options.arch ? { arch: options.arch } : {}), kernels: options.kernels ?? [] });
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+    dir = join(tmp, 'model');
+  }
+  try {
+    const model = await loadTfjsModel(dir, 'tensorflow');
+    if (model.executionProvider !== 'tfjs-tensorflow') throw new DoconvError('BAD_ARGUMENT', `TensorFlow.js started ${model.executionProvider}, not ${TFJS_NODE_GPU}`);
+    if (cleanup === undefined) return model;
+    const dispose = model.dispose.bind(model);
+    return Object.assign(model, { dispose: async () => { await dispose(); cleanup!(); } });
+  } catch (err) {
+    cleanup?.();
+    throw err;
+  }
+}
+
+/** An onnxruntime session on the first of `providers` that starts. */
+async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, providers: string[]): Promise<Model> {
   const { bytes, name } = await onnxBytes(source, options);
   const info = (() => {
     try {
@@ -79,31 +175,27 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
     }
   })();
   const rt = await ort();
-  const device = options.device ?? 'cpu';
-  const tried: string[] = [];
+  const probing = providers.some((p) => p !== 'cpu');
   // Absent GPU providers fail loudly in onnxruntime's own log; the reasons are collected in `tried`.
-  if (device === 'gpu') rt.env.logLevel = 'fatal';
+  if (probing) rt.env.logLevel = 'fatal';
+  const tried: string[] = [];
   let session: import('onnxruntime-node').InferenceSession | undefined;
   let provider = '';
-  for (const ep of providersFor(device)) {
+  for (const ep of providers) {
     try {
       session = await rt.InferenceSession.create(bytes, {
         executionProviders: [ep],
         graphOptimizationLevel: 'all',
-        // Probing GPU providers that are absent logs errors we already collect into `tried`.
-        ...(device === 'gpu' ? { logSeverityLevel: 4 as const } : {}),
+        ...(probing ? { logSeverityLevel: 4 as const } : {}),
         ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       });
       provider = ep;
       break;
     } catch (err) {
-      tried.push(`${ep}: ${(err as Error).message.split('\n')[0]}`);
+      tried.push(probing ? briefly(err as Error) : `${ep}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  if (session === undefined) {
-    if (device === 'gpu') throw new DoconvError('BAD_ARGUMENT', `${GPU_HELP} (tried ${tried.join('; ')})`, { file: name });
-    throw new DoconvError('CORRUPT', `onnxruntime cannot load the model: ${tried.join('; ')}`, { file: name });
-  }
+  if (session === undefined) throw probing ? new DoconvError('BAD_ARGUMENT', tried.join('; ')) : new DoconvError('CORRUPT', `onnxruntime cannot load the model: ${tried.join('; ')}`, { file: name });
   return new OnnxModel(rt, session, provider, info.inputs[0]!.dims, info.outputs[0]?.dims ?? [], info.metadata, info.inputs[0]!.elemType === ONNX_FLOAT16);
 }
 
