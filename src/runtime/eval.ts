@@ -149,6 +149,7 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
     device,
     ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
+    ...(dataset.kind === 'images' ? { spinning: false } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.arch ? { arch: options.arch } : {}),
     ...(crop !== undefined ? { inputSize: [crop, crop] as [number, number] } : {}),

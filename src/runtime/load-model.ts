@@ -188,6 +188,8 @@ async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, 
         graphOptimizationLevel: 'all',
         ...(probing ? { logSeverityLevel: 4 as const } : {}),
         ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+        // Spinning inference threads would take the cores that decoding threads need.
+        ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
       });
       provider = ep;
       break;

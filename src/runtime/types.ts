@@ -20,6 +20,8 @@ export interface LoadModelOptions {
   tfjsBackend?: 'wasm' | 'cpu' | 'tensorflow';
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /** onnxruntime: let idle inference threads spin (default true; eval turns it off so decoding threads get the cores). */
+  spinning?: boolean;
   /** For DO-Conv checkpoints: the architecture ('auto' default) and kernel overrides. */
   arch?: string;
   kernels?: string[];
