@@ -4,7 +4,7 @@
 // reported and counted, not fatal; records validate and `registry verify` adds them; preprocessing
 // pieces follow torchvision's arithmetic.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -76,15 +76,17 @@ describe('eval on ImageNet-layout folders of generated JPEGs', () => {
   }, 120_000);
 
   it('the flat layout with val.txt, with FILE SYNSET lines, with Kaggle\'s CSV and with one synset per line: the same labels and predictions as class folders', async () => {
-    const a = await evaluate(MNIST_SAMPLE, { data: folder });
+    const a = await evaluate(MNIST_SAMPLE, { data: folder, keepPredictions: true });
     const flatDs = openDataset(flat, { labels: join(root, 'val.txt') });
     if (flatDs.kind !== 'images') throw new Error('expected images');
     const byName = new Map(flatDs.samples.map((s) => [s.file, s.label]));
     const ds = openDataset(folder);
     if (ds.kind !== 'images') throw new Error('expected images');
     for (const s of ds.samples) expect(byName.get(s.file.split('/')[1]!)).toBe(s.label);
-    const r = await evaluate(MNIST_SAMPLE, { data: flat });
+    const r = await evaluate(MNIST_SAMPLE, { data: flat, keepPredictions: true });
     expect([r.correct, r.count]).toEqual([a.correct, a.count]);
+    const flatTop1 = new Map(r.predictions!.map((p) => [p.id, p.top1]));
+    for (const p of a.predictions!) expect(flatTop1.get(p.id.split('/')[1]!)).toBe(p.top1);
     expect(r.dataset.layout).toBe('ilsvrc-flat');
     // Other label files, synset-named
     const val = readFileSync(join(root, 'val.txt'), 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string]);
@@ -202,3 +204,28 @@ describe('preprocessing follows torchvision', () => {
   });
 });
 
+
+describe('eval treats its data as hostile', () => {
+  it('a JPEG whose header claims 60000x60000 pixels is refused before decoding (counted as failed), and link loops end', async () => {
+    const dir = tempDir('doconv-eval-hostile-');
+    const cls = join(dir, 'val', 'n00000000');
+    mkdirSync(cls, { recursive: true });
+    const small = await sharp(Buffer.alloc(28 * 28, 128), { raw: { width: 28, height: 28, channels: 1 } }).jpeg().toBuffer();
+    writeFileSync(join(cls, 'a_ok.jpg'), small);
+    // Patch the SOF0 frame header's height and width (big-endian u16 after the precision byte).
+    const bomb = Buffer.from(small);
+    const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    bomb.writeUInt16BE(60000, sof + 5);
+    bomb.writeUInt16BE(60000, sof + 7);
+    writeFileSync(join(cls, 'b_bomb.jpg'), bomb);
+    symlinkSync(join(dir, 'val'), join(cls, 'loop'));
+    const before = process.memoryUsage().rss;
+    const r = await evaluate(MNIST_SAMPLE, { data: join(dir, 'val') });
+    expect(r.count).toBe(1);
+    expect(r.failed).toHaveLength(1);
+    expect(r.failed[0]!.file).toBe('n00000000/b_bomb.jpg');
+    expect(r.failed[0]!.error).toMatch(/pixel limit/i);
+    expect(process.memoryUsage().rss - before).toBeLessThan(2 ** 30);
+  }, 60_000);
+});

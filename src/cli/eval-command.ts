@@ -42,6 +42,10 @@ function clock(seconds: number): string {
   return `${h > 0 ? `${h}:` : ''}${String(m).padStart(h > 0 ? 2 : 1, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
+function csvField(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 /** One progress line: bar, count, throughput, running top-1, failures, time left. */
 export function progressLine(p: EvalProgress, width = 24): string {
   const f = p.total > 0 ? p.done / p.total : 0;
@@ -89,6 +93,7 @@ export async function runEval(args: string[], printUsage: () => number): Promise
     std: { type: 'string' },
     record: { type: 'string' },
     'no-record': { type: 'boolean' },
+    predictions: { type: 'string' },
   });
   if (values.help) return printUsage();
   if (positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `eval takes one NAME or MODEL, got ${positionals.length}; see --help`);
@@ -125,6 +130,7 @@ export async function runEval(args: string[], printUsage: () => number): Promise
     ...(values['decode-threads'] ? { decodeThreads: positiveInt(values['decode-threads'], '--decode-threads')! } : {}),
     ...(values.registry ? { registry: values.registry } : {}),
     ...(values.arch ? { arch: values.arch } : {}),
+    ...(values.predictions ? { keepPredictions: true } : {}),
     preprocessing: { ...(resize ? { resize } : {}), ...(crop ? { crop } : {}), ...(mean ? { mean } : {}), ...(std ? { std } : {}) },
     onProgress,
   };
@@ -132,7 +138,12 @@ export async function runEval(args: string[], printUsage: () => number): Promise
   if (tty) process.stderr.write('\n');
   const recordPath = values['no-record'] ? undefined : (values.record ?? `${basename(model, extname(model))}.verification.json`);
   if (recordPath) writeFileAtomic(recordPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(result.record, null, 2)}\n`)));
-  process.stdout.write(values.json ? `${JSON.stringify({ ...result, recordPath: recordPath ?? null }, null, 2)}\n` : `${summary(result, recordPath)}\n`);
+  if (values.predictions && result.predictions) {
+    const csv = `file,label,top1\n${result.predictions.map((p) => `${csvField(p.id)},${p.label},${p.top1}`).join('\n')}\n`;
+    writeFileAtomic(values.predictions, (fd) => writeAll(fd, Buffer.from(csv)));
+  }
+  const { predictions: _, ...printed } = result;
+  process.stdout.write(values.json ? `${JSON.stringify({ ...printed, recordPath: recordPath ?? null, predictionsPath: values.predictions ?? null }, null, 2)}\n` : `${summary(result, recordPath)}\n`);
   return 0;
 }
 

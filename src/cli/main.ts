@@ -34,7 +34,7 @@ Usage:
   doconv-zoo eval NAME|MODEL --data DIR|mnist [--labels FILE] [--synsets FILE] [--backend onnx|tfjs]
                      [--device cpu|gpu] [--batch N] [--limit N] [--threads N] [--decoder sharp|jpeg-js]
                      [--decode-threads N] [--resize N] [--crop N] [--mean R,G,B] [--std R,G,B]
-                     [--record FILE | --no-record] [--json]
+                     [--record FILE | --no-record] [--predictions FILE.csv] [--json]
   doconv-zoo registry verify NAME --record FILE [--registry DIR] [--force]
   doconv-zoo --version | --help
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DoconvError } from '../errors.js';
@@ -59,13 +59,19 @@ function isImage(name: string): boolean {
   return IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
 }
 
-/** Files under `dir`, recursively, sorted as os.walk + sorted() visit them (torchvision's make_dataset). */
-function walkImages(dir: string, out: string[] = []): string[] {
+/**
+ * Files under `dir`, recursively, sorted as os.walk + sorted() visit them (torchvision's make_dataset),
+ * following links to folders but never into a folder twice (a link loop would not end).
+ */
+function walkImages(dir: string, out: string[] = [], seen = new Set<string>()): string[] {
+  const real = realpathSync(dir);
+  if (seen.has(real)) return out;
+  seen.add(real);
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = join(dir, e.name);
     const isDir = e.isDirectory() || (e.isSymbolicLink() && statSync(p, { throwIfNoEntry: false })?.isDirectory() === true);
-    if (isDir) walkImages(p, out);
+    if (isDir) walkImages(p, out, seen);
     else if (isImage(e.name)) out.push(p);
   }
   return out;

@@ -130,65 +130,114 @@ export function resizeAndCrop(image: RawImage, shorter: number, crop: number, sc
   const tempRows = rowLast - rowFirst;
   // Horizontal pass over the rows needed, only for the kept columns.
   const temp = take(scratch, 'temp', tempRows * crop * c);
-  if (needH) {
-    const { ksize, bounds, taps } = h;
-    const half = 1 << (PRECISION_BITS - 1);
-    for (let y = 0; y < tempRows; y++) {
-      const src = (y + rowFirst) * width * c;
-      let dst = y * crop * c;
-      for (let xo = 0; xo < crop; xo++) {
-        const xx = xo + left;
-        const n = bounds[xx * 2 + 1]!;
-        const kb = xx * ksize;
-        let p = src + bounds[xx * 2]! * c;
-        if (c === 3) {
-          // one pass over the taps for the three channels
-          let s0 = half;
-          let s1 = half;
-          let s2 = half;
-          for (let x = 0; x < n; x++, p += 3) {
-            const k = taps[kb + x]!;
-            s0 = (s0 + data[p]! * k) | 0;
-            s1 = (s1 + data[p + 1]! * k) | 0;
-            s2 = (s2 + data[p + 2]! * k) | 0;
-          }
-          temp[dst++] = clip8(s0);
-          temp[dst++] = clip8(s1);
-          temp[dst++] = clip8(s2);
-        } else {
-          for (let ch = 0; ch < c; ch++) {
-            let acc = half;
-            for (let x = 0, q = p + ch; x < n; x++, q += c) acc += data[q]! * taps[kb + x]!;
-            temp[dst++] = clip8(acc);
-          }
-        }
-      }
-    }
-  } else {
-    for (let y = 0; y < tempRows; y++) temp.set(data.subarray(((y + rowFirst) * width + left) * c, ((y + rowFirst) * width + left + crop) * c), y * crop * c);
-  }
+  if (needH) horizontalPass(data, width, c, rowFirst, tempRows, left, crop, h, temp);
+  else for (let y = 0; y < tempRows; y++) temp.set(data.subarray(((y + rowFirst) * width + left) * c, ((y + rowFirst) * width + left + crop) * c), y * crop * c);
   if (!needV) return { width: crop, height: crop, channels: c, data: temp };
   const out = take(scratch, 'out', crop * crop * c);
-  const { ksize, bounds, taps } = v;
-  const half = 1 << (PRECISION_BITS - 1);
-  const rowLen = crop * c;
+  verticalPass(temp, crop * c, rowFirst, top, crop, v, out);
+  return { width: crop, height: crop, channels: c, data: out };
+}
+
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** Up to four taps per output position, padded with zero weights (the common case: downscaling by < 2). */
+interface FourTaps {
+  first: Int32Array;
+  k0: Int32Array;
+  k1: Int32Array;
+  k2: Int32Array;
+  k3: Int32Array;
+}
+
+function fourTaps(co: Coefficients, from: number, count: number): FourTaps | undefined {
+  const first = new Int32Array(count);
+  const ks = [new Int32Array(count), new Int32Array(count), new Int32Array(count), new Int32Array(count)] as const;
+  for (let i = 0; i < count; i++) {
+    const at = from + i;
+    const n = co.bounds[at * 2 + 1]!;
+    if (n > 4) return undefined;
+    first[i] = co.bounds[at * 2]!;
+    for (let t = 0; t < n; t++) ks[t as 0 | 1 | 2 | 3][i] = co.taps[at * co.ksize + t]!;
+  }
+  return { first, k0: ks[0], k1: ks[1], k2: ks[2], k3: ks[3] };
+}
+
+/** Pillow's horizontal pass for the kept columns of rows rowFirst.. (8-bit rounding after it). */
+function horizontalPass(data: Uint8Array, width: number, c: number, rowFirst: number, rows: number, left: number, crop: number, co: Coefficients, temp: Uint8Array): void {
+  const four = c === 3 ? fourTaps(co, left, crop) : undefined;
+  for (let y = 0; y < rows; y++) {
+    const src = (y + rowFirst) * width * c;
+    const lastPixel = src + (width - 1) * c;
+    let dst = y * crop * c;
+    if (four !== undefined) {
+      const { first, k0, k1, k2, k3 } = four;
+      for (let xo = 0; xo < crop; xo++) {
+        const p = src + first[xo]! * 3;
+        const w0 = k0[xo]!;
+        const w1 = k1[xo]!;
+        const w2 = k2[xo]!;
+        const w3 = k3[xo]!;
+        // taps past the row's end have zero weight; their reads stay inside the image
+        const p1 = Math.min(p + 3, lastPixel);
+        const p2 = Math.min(p + 6, lastPixel);
+        const p3 = Math.min(p + 9, lastPixel);
+        temp[dst++] = clip8((HALF + data[p]! * w0 + data[p1]! * w1 + data[p2]! * w2 + data[p3]! * w3) | 0);
+        temp[dst++] = clip8((HALF + data[p + 1]! * w0 + data[p1 + 1]! * w1 + data[p2 + 1]! * w2 + data[p3 + 1]! * w3) | 0);
+        temp[dst++] = clip8((HALF + data[p + 2]! * w0 + data[p1 + 2]! * w1 + data[p2 + 2]! * w2 + data[p3 + 2]! * w3) | 0);
+      }
+      continue;
+    }
+    for (let xo = 0; xo < crop; xo++) {
+      const xx = xo + left;
+      const n = co.bounds[xx * 2 + 1]!;
+      const kb = xx * co.ksize;
+      const p = src + co.bounds[xx * 2]! * c;
+      for (let ch = 0; ch < c; ch++) {
+        let acc = HALF;
+        for (let x = 0, q = p + ch; x < n; x++, q += c) acc = (acc + data[q]! * co.taps[kb + x]!) | 0;
+        temp[dst++] = clip8(acc);
+      }
+    }
+  }
+}
+
+/** Pillow's vertical pass for the kept rows (top..top+crop) over the horizontal pass's rows. */
+function verticalPass(temp: Uint8Array, rowLen: number, rowFirst: number, top: number, crop: number, co: Coefficients, out: Uint8Array): void {
+  const four = fourTaps(co, top, crop);
+  if (four !== undefined) {
+    const { first, k0, k1, k2, k3 } = four;
+    const lastRow = temp.length / rowLen - 1;
+    for (let yo = 0; yo < crop; yo++) {
+      const r0 = (first[yo]! - rowFirst) * rowLen;
+      // rows past the end have zero weight; their reads stay inside the buffer
+      const r1 = Math.min(first[yo]! - rowFirst + 1, lastRow) * rowLen;
+      const r2 = Math.min(first[yo]! - rowFirst + 2, lastRow) * rowLen;
+      const r3 = Math.min(first[yo]! - rowFirst + 3, lastRow) * rowLen;
+      const w0 = k0[yo]!;
+      const w1 = k1[yo]!;
+      const w2 = k2[yo]!;
+      const w3 = k3[yo]!;
+      const dst = yo * rowLen;
+      for (let i = 0; i < rowLen; i++) out[dst + i] = clip8((HALF + temp[r0 + i]! * w0 + temp[r1 + i]! * w1 + temp[r2 + i]! * w2 + temp[r3 + i]! * w3) | 0);
+    }
+    return;
+  }
   const acc = new Int32Array(rowLen);
   for (let yo = 0; yo < crop; yo++) {
     const yy = yo + top;
-    const ymin = bounds[yy * 2]! - rowFirst;
-    const n = bounds[yy * 2 + 1]!;
-    const kb = yy * ksize;
-    acc.fill(half);
+    const ymin = co.bounds[yy * 2]! - rowFirst;
+    const n = co.bounds[yy * 2 + 1]!;
+    const kb = yy * co.ksize;
+    acc.fill(HALF);
     // Row by row: sequential reads, one multiply-add per byte (sums stay below 2^31: 255 * 2^22 + 2^21).
     for (let y = 0; y < n; y++) {
-      const k = taps[kb + y]!;
+      const k = co.taps[kb + y]!;
       const row = (ymin + y) * rowLen;
       for (let i = 0; i < rowLen; i++) acc[i] = (acc[i]! + temp[row + i]! * k) | 0;
     }
     const dst = yo * rowLen;
     for (let i = 0; i < rowLen; i++) out[dst + i] = clip8(acc[i]!);
   }
-  return { width: crop, height: crop, channels: c, data: out };
 }
 
 /** Grey to RGB (PIL's convert('RGB') copies the value) or RGB to grey (ITU-R 601-2 luma, as PIL's convert('L')). */

@@ -36,6 +36,8 @@ export interface EvalOptions {
   arch?: string;
   /** Overrides of the preprocessing the entry or the model's metadata gives. */
   preprocessing?: Partial<Omit<PreprocessSpec, 'layout' | 'channels'>>;
+  /** Keep each sample's top-1 class (result.predictions). */
+  keepPredictions?: boolean;
   /** Decoding threads at the lowest CPU priority so they never slow inference (default true; Linux). */
   lowPriorityDecoding?: boolean;
   onProgress?: (progress: EvalProgress) => void;
@@ -73,6 +75,10 @@ export interface EvalResult {
   batchSize: number;
   seconds: number;
   imagesPerSecond: number;
+  /** With keepPredictions: per evaluated sample, its id, label and top-1 class (-1: not decoded). */
+  predictions?: { id: string; label: number; top1: number }[];
+  /** Of `seconds`, the time the network sat waiting for decoded images (a starved pipeline). */
+  waitSeconds: number;
   record: Verification;
 }
 
@@ -116,6 +122,12 @@ function preprocessingFor(model: Model, entry: Entry | undefined, options: EvalO
   const spec = { ...base, ...o, layout, channels, source: Object.keys(o).length > 0 ? `${base.source}, overridden` : base.source };
   if (!(spec.crop > 0 && spec.resize >= spec.crop)) throw new DoconvError('BAD_ARGUMENT', `resize ${spec.resize} and crop ${spec.crop}: the crop must be positive and no larger than the resize`);
   return spec;
+}
+
+function argmax(logits: Float32Array, offset: number, classes: number): number {
+  let best = 0;
+  for (let c = 1; c < classes; c++) if (logits[offset + c]! > logits[offset + best]!) best = c;
+  return best;
 }
 
 /** Top-1 and top-5 hits of one row of logits. */
@@ -197,6 +209,8 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
     await model.predict({ data: new Float32Array(warm * per), shape: shape(warm) });
     const input = new Float32Array(per * batchSize); // reused: a batch is copied in, run, then overwritten
     const started = performance.now();
+    let waited = 0;
+    const top1s = options.keepPredictions ? new Int32Array(order.length).fill(-1) : undefined;
     let correct = 0;
     let correct5 = 0;
     let count = 0;
@@ -205,7 +219,9 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
     for (let start = 0; start < order.length; start += batchSize) {
       const end = Math.min(order.length, start + batchSize);
       schedule(end + ahead);
+      const waitFrom = performance.now();
       const got = await Promise.all(futures.slice(start, end));
+      waited += performance.now() - waitFrom;
       const okRows: number[] = [];
       got.forEach((g, r) => {
         if (g instanceof Error) failed.push({ file: ids[start + r]!, error: g.message });
@@ -222,6 +238,7 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
           const label = labels[k]!;
           if (label >= classes) throw new DoconvError('BAD_ARGUMENT', `label ${label} of '${ids[k]}' is outside the network's ${classes} classes`);
           const [t1, t5] = hits(y.data, r * classes, classes, label);
+          if (top1s) top1s[k] = argmax(y.data, r * classes, classes);
           if (t1) correct++;
           if (t5) correct5++;
         });
@@ -268,6 +285,8 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
       batchSize,
       seconds,
       imagesPerSecond: order.length / seconds,
+      waitSeconds: waited / 1000,
+      ...(top1s ? { predictions: ids.map((id, k) => ({ id, label: labels[k]!, top1: top1s[k]! })) } : {}),
       record,
     };
   } finally {
