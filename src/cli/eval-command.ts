@@ -1,24 +1,9 @@
 import { basename, extname } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
+import { oneOf, parse, positiveInt } from './args.js';
 import { DoconvError } from '../errors.js';
 import { addVerification } from '../registry/verify.js';
 import { evaluate, type EvalOptions, type EvalProgress, type EvalResult } from '../runtime/eval.js';
-
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new DoconvError('BAD_ARGUMENT', (err as Error).message.split('\n')[0]!);
-  }
-}
-
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new DoconvError('BAD_ARGUMENT', `${flag} must be a positive integer, got '${value}'`);
-  return n;
-}
 
 function triple(value: string | undefined, flag: string): number[] | undefined {
   if (value === undefined) return undefined;
@@ -26,12 +11,6 @@ function triple(value: string | undefined, flag: string): number[] | undefined {
   if (xs.length !== 3 && xs.length !== 1) throw new DoconvError('BAD_ARGUMENT', `${flag} takes one or three comma-separated numbers, got '${value}'`);
   if (xs.some((x) => !Number.isFinite(x))) throw new DoconvError('BAD_ARGUMENT', `${flag}: '${value}' is not a list of numbers`);
   return xs;
-}
-
-function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new DoconvError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}; got '${value}'`);
-  return value as T;
 }
 
 function clock(seconds: number): string {
@@ -120,13 +99,13 @@ export async function runEval(args: string[], printUsage: () => number): Promise
     data: values.data,
     ...(values.labels ? { labels: values.labels } : {}),
     ...(values.synsets ? { synsets: values.synsets } : {}),
-    ...(values.backend ? { backend: choice(values.backend, ['onnx', 'tfjs'] as const, '--backend')! } : {}),
-    ...(values['tfjs-backend'] ? { tfjsBackend: choice(values['tfjs-backend'], ['wasm', 'cpu', 'tensorflow'] as const, '--tfjs-backend')! } : {}),
-    ...(values.device ? { device: choice(values.device, ['cpu', 'gpu'] as const, '--device')! } : {}),
+    ...(values.backend ? { backend: oneOf(values.backend, ['onnx', 'tfjs'] as const, '--backend')! } : {}),
+    ...(values['tfjs-backend'] ? { tfjsBackend: oneOf(values['tfjs-backend'], ['wasm', 'cpu', 'tensorflow'] as const, '--tfjs-backend')! } : {}),
+    ...(values.device ? { device: oneOf(values.device, ['cpu', 'gpu'] as const, '--device')! } : {}),
     ...(values.threads ? { threads: positiveInt(values.threads, '--threads')! } : {}),
     ...(values.batch ? { batchSize: positiveInt(values.batch, '--batch')! } : {}),
     ...(values.limit ? { limit: positiveInt(values.limit, '--limit')! } : {}),
-    ...(values.decoder ? { decoder: choice(values.decoder, ['sharp', 'jpeg-js'] as const, '--decoder')! } : {}),
+    ...(values.decoder ? { decoder: oneOf(values.decoder, ['sharp', 'jpeg-js'] as const, '--decoder')! } : {}),
     ...(values['decode-threads'] ? { decodeThreads: positiveInt(values['decode-threads'], '--decode-threads')! } : {}),
     ...(values.registry ? { registry: values.registry } : {}),
     ...(values.arch ? { arch: values.arch } : {}),

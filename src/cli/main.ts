@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { convertCheckpoint, TARGETS, type ConvertTarget } from '../convert.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
@@ -13,6 +13,7 @@ import { offlineFromEnv } from '../registry/cache.js';
 import type { Framework } from '../checkpoint/checkpoint.js';
 import type { DType } from '../tensor/dtype.js';
 import { VERSION } from '../version.js';
+import { oneOf, parse, positiveInt } from './args.js';
 import { runEval, runRegistryVerify } from './eval-command.js';
 import { formatConvert, formatInspect } from './format.js';
 
@@ -117,20 +118,6 @@ const COMMON = {
 const FRAMEWORKS: readonly Framework[] = ['pytorch', 'keras', 'gluon'];
 const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new DoconvError('BAD_ARGUMENT', (err as Error).message.split('\n')[0]!);
-  }
-}
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new DoconvError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}; got '${value}'`);
-  return value as T;
-}
-
 /** --config model.json (Keras model.to_json()), read and parsed. */
 function readConfig(path: string | undefined): unknown {
   if (path === undefined) return undefined;
@@ -227,8 +214,7 @@ async function runPredict(args: string[]): Promise<number> {
   const backend = oneOf(values.backend, ['onnx', 'tfjs'] as const, '--backend');
   const tfjsBackend = oneOf(values['tfjs-backend'], ['wasm', 'cpu', 'tensorflow'] as const, '--tfjs-backend');
   const device = oneOf(values.device, ['cpu', 'gpu'] as const, '--device');
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new DoconvError('BAD_ARGUMENT', `--threads must be a positive integer, got '${values.threads}'`);
+  const threads = positiveInt(values.threads, '--threads');
   const summary = await predictFile(model, values.input, values.output, {
     ...(backend ? { backend } : {}),
     ...(tfjsBackend ? { tfjsBackend } : {}),

@@ -11,7 +11,7 @@ import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
 import { describeCandidate, gpuPlan, noGpuMessage, TFJS_NODE_GPU, type ModelKind } from './execution-providers.js';
-import { loadTfjsModel } from './tfjs-model.js';
+import { importOptional, loadTfjsModel } from './tfjs-model.js';
 import { pull } from '../registry/pull.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
 
@@ -71,15 +71,6 @@ function modelKind(source: string | Uint8Array): ModelKind {
   }
 }
 
-async function installed(name: string): Promise<boolean> {
-  try {
-    await import(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Loads a model for inference: an .onnx file (or its bytes), a TensorFlow.js folder, a DO-Conv
  * checkpoint (fused and converted in memory first), or a zoo name (pulled and converted).
@@ -104,7 +95,7 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
 
 async function loadOnGpu(source: string | Uint8Array, options: LoadModelOptions): Promise<Model> {
   const kind = modelKind(source);
-  const plan = gpuPlan(options.backend ?? 'onnx', kind, { tfjsNodeGpu: await installed(TFJS_NODE_GPU) });
+  const plan = gpuPlan(options.backend ?? 'onnx', kind, { tfjsNodeGpu: await importOptional(TFJS_NODE_GPU) });
   const tried: string[] = [];
   const cpuOptions: LoadModelOptions = { ...options, device: 'cpu' };
   for (const c of plan.candidates) {

@@ -19,7 +19,8 @@ export function tfjsBackendOrder(available: { tfjsNode: boolean }, prefer?: Tfjs
 
 let tfModule: Promise<Tf> | undefined;
 
-async function importOptional(name: string): Promise<boolean> {
+/** Whether an optional package is installed (and loads). */
+export async function importOptional(name: string): Promise<boolean> {
   try {
     await import(name);
     return true;
