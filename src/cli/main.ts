@@ -262,7 +262,7 @@ async function runInfo(args: string[]): Promise<number> {
   if (e.accuracy.paper) lines.push(`  paper         top-1 ${e.accuracy.paper.doconvTop1} on ${e.accuracy.paper.dataset} (baseline ${e.accuracy.paper.baselineTop1}, DO-Conv +${e.accuracy.paper.doconvGain})`);
   if (e.accuracy.gluoncvReferenceTop1 !== undefined) lines.push(`  GluonCV ref.  top-1 ${e.accuracy.gluoncvReferenceTop1} (plain network)`);
   if (e.accuracy.recorded) lines.push(`  recorded      top-1 ${e.accuracy.recorded.top1} on ${e.accuracy.recorded.dataset} ${e.accuracy.recorded.split} (${e.accuracy.recorded.count} images, ${e.accuracy.recorded.measuredBy})`);
-  for (const v of e.accuracy.verified) lines.push(`  verified      top-1 ${v.top1} on ${v.dataset} (${v.count}), ${v.backend}/${v.device}, ${v.date}`);
+  for (const v of e.accuracy.verified) lines.push(`  verified      top-1 ${v.top1}%${v.correct !== undefined ? ` (${v.correct}/${v.count})` : ` of ${v.count}`} on ${v.dataset}, ${v.backend} on ${v.executionProvider ?? v.device} (${v.device}), doconv-zoo ${v.toolVersion}, ${v.date.slice(0, 10)}`);
   lines.push(e.artifacts.length > 0 ? `  artifacts     ${e.artifacts.map((x) => `${x.format} ${x.size} bytes sha256 ${x.sha256.slice(0, 12)}...`).join('; ')}` : `  artifacts     none: ${e.artifactsNote ?? ''}`);
   lines.push(`  license       ${e.license}`, `  paper         ${e.paper.title} (${e.paper.url})`);
   process.stdout.write(`${lines.join('\n')}\n`);
