@@ -23,8 +23,8 @@ for(const d of Object.keys({...p.dependencies,...p.optionalDependencies,...p.pee
 for(const n of process.argv.slice(1))walk(n);
 console.log([...seen].filter(n=>fs.existsSync(path.join("node_modules",n))).join("\n"))' "${keep[@]}")
 tar -cf - --exclude='node_modules/onnxruntime-node/bin/napi-v*/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v*/win32' \
-  --exclude='node_modules/onnxruntime-node/bin/napi-v*/linux/arm64' --exclude='node_modules/@esbuild/*' \
-  dist package.json $(printf 'node_modules/%s ' $deps) node_modules/@esbuild/linux-x64 | xz -T0 -6 > .gpu/runtime.tar.xz
+  --exclude='node_modules/onnxruntime-node/bin/napi-v*/linux/arm64'  \
+  dist package.json $(printf 'node_modules/%s ' $deps) | xz -T0 -6 > .gpu/runtime.tar.xz
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial
