@@ -232,3 +232,43 @@ describe('eval treats its data as hostile', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(2 ** 30);
   }, 60_000);
 });
+
+describe('label files are parsed defensively', () => {
+  it('300 mutated label files (flipped bytes, cut lines, junk): a dataset or a DoconvError, nothing else', async () => {
+    const { DoconvError } = await import('../src/errors.js');
+    const dir = tempDir('doconv-labels-');
+    const flat = join(dir, 'val');
+    mkdirSync(flat);
+    const names = Array.from({ length: 12 }, (_, i) => `ILSVRC2012_val_${String(i + 1).padStart(8, '0')}.JPEG`);
+    for (const n of names) writeFileSync(join(flat, n), 'x');
+    const seeds = [
+      names.map((n, i) => `${n} ${i % 10}`).join('\n'),
+      `ImageId,PredictionString\n${names.map((n, i) => `${n.replace('.JPEG', '')},${synset(i % 10)} 1 2 3 4`).join('\n')}`,
+      names.map((_, i) => synset(i % 10)).join('\n'),
+    ];
+    let state = 99;
+    const rand = (n: number) => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return state % n;
+    };
+    let datasets = 0;
+    for (let m = 0; m < 300; m++) {
+      const bytes = Buffer.from(seeds[m % seeds.length]!);
+      const kind = rand(3);
+      let text: Buffer;
+      if (kind === 0) {
+        text = Buffer.from(bytes);
+        for (let k = 0; k < 1 + rand(6); k++) text[rand(text.length)] = rand(256);
+      } else if (kind === 1) text = bytes.subarray(0, rand(bytes.length));
+      else text = Buffer.concat([bytes, Buffer.from(Array.from({ length: rand(64) }, () => rand(256)))]);
+      writeFileSync(join(dir, 'labels.txt'), text);
+      try {
+        openDataset(flat, { labels: join(dir, 'labels.txt'), numClasses: 10 });
+        datasets++;
+      } catch (err) {
+        if (!(err instanceof DoconvError)) throw new Error(`mutant ${m}: ${(err as Error).stack}`);
+      }
+    }
+    expect(datasets).toBeGreaterThan(0); // some mutants stay valid (a flipped byte inside a name's digits, say)
+  });
+});
