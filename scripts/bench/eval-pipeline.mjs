@@ -63,5 +63,5 @@ if (values.json) console.log(JSON.stringify(rows, null, 2));
 console.log(`ResNet-50, ${images} JPEGs (300-600 px), batch ${batch}, ${threads} inference threads, ${availableParallelism()} cores`);
 console.log(`bare inference (onnxruntime)        ${bare.toFixed(1)} img/s (median of ${rounds}: ${bares.map((b) => b.toFixed(1)).join(', ')})`);
 console.log(`eval (decode + preprocess + infer)  ${e.imagesPerSecond.toFixed(1)} img/s (median of ${rounds}: ${evals.map((b) => b.toFixed(1)).join(', ')}) = ${((100 * e.imagesPerSecond) / bare).toFixed(1)}% of bare inference`);
-console.log(`the network waited for decoded images ${(100 * median(waits)).toFixed(1)}% of the eval time; decoding and preprocessing ran on ${Math.max(1, availableParallelism() - 1)} thread(s) at nice 19`);
+console.log(`the network waited for decoded images ${(100 * median(waits)).toFixed(1)}% of the eval time; decoding and preprocessing ran on ${Math.max(1, availableParallelism() - 1)} thread(s)`);
 console.log(torch.error ? `python route failed: ${torch.error}` : `python route (torchvision+PIL, torch) ${torch.imagesPerSecond.toFixed(1)} img/s; eval is ${(e.imagesPerSecond / torch.imagesPerSecond).toFixed(2)}x; the same top-1 class on ${agree}/${e.predictions.length} images`);

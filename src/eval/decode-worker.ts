@@ -1,7 +1,6 @@
 // A decoding thread of the eval pipeline: reads an image file, decodes it, resizes and crops it
 // as torchvision does, normalises it, and hands back the float32 tensor (transferred, not copied).
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createDecoder, type DecoderName } from './decode.js';
@@ -13,8 +12,6 @@ export interface DecodeWorkerData {
   spec: PreprocessSpec;
   maxFileBytes: number;
   maxPixels: number;
-  /** Run this thread and libvips' decoding thread at the lowest CPU priority (Linux). */
-  lowPriority: boolean;
 }
 
 export interface DecodeTask {
@@ -26,23 +23,6 @@ export type DecodeReply = { id: number; data: Float32Array } | { id: number; err
 
 const config = workerData as DecodeWorkerData;
 
-/**
- * Linux: lowers this thread and libvips' worker threads to nice 19. Inference threads then never
- * wait for a core that decoding holds (onnxruntime's parallel loops run at the pace of their
- * slowest thread), and decoding fills the gaps between them. Elsewhere it does nothing.
- */
-function lowerPriority(): void {
-  if (!config.lowPriority || process.platform !== 'linux') return;
-  try {
-    const self = readlinkSync('/proc/thread-self').split('/').pop()!;
-    const mine = [self, ...readdirSync('/proc/self/task').filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('libvips'))];
-    for (const tid of mine) setPriority(Number(tid), 19);
-  } catch {
-    // no /proc, or not allowed: decoding simply shares the cores
-  }
-}
-lowerPriority();
-let lowered = false;
 const decode = await createDecoder(config.decoder, { maxPixels: config.maxPixels });
 const values = config.spec.crop * config.spec.crop * config.spec.channels;
 
@@ -72,10 +52,6 @@ parentPort!.on('message', (task: DecodeTask) => {
   void (async () => {
     try {
       const image = await decode(readBounded(join(config.root, task.file)));
-      if (!lowered) {
-        lowered = true;
-        lowerPriority(); // libvips starts its threads on the first decode
-      }
       const out = new Float32Array(values);
       preprocessInto(image, config.spec, out, 0, scratch);
       parentPort!.postMessage({ id: task.id, data: out } satisfies DecodeReply, [out.buffer]);

@@ -57,7 +57,7 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
 }
 
 /** What a model reference is: an .onnx file, a TensorFlow.js folder, a checkpoint, or a zoo name. */
-function modelKind(source: string | Uint8Array): ModelKind {
+export function modelKind(source: string | Uint8Array): ModelKind {
   if (typeof source !== 'string') return sniffFormat(new MemorySource(source)) === 'unknown' ? 'onnx-file' : 'checkpoint';
   if (!existsSync(source)) return 'zoo-name';
   if (statSync(source).isDirectory()) return 'tfjs-folder';
