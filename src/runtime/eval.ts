@@ -140,160 +140,207 @@ function hits(logits: Float32Array, offset: number, classes: number, label: numb
   return [above === 0, above < 5];
 }
 
-/**
- * Top-1/top-5 of a network on a dataset, with a verification record. Images are decoded on worker
- * threads while the network runs on the previous batch.
- */
-export async function evaluate(modelRef: string, options: EvalOptions): Promise<EvalResult> {
-  const entry = await entryFor(modelRef, options);
-  const dataset: Dataset = openDataset(options.data, { ...(options.labels ? { labels: options.labels } : {}), ...(options.synsets ? { synsets: options.synsets } : {}), ...(entry ? { numClasses: entry.architecture.numClasses } : {}) });
-  const backend = options.backend ?? 'onnx';
-  const device = options.device ?? 'cpu';
-  const batchSize = options.batchSize ?? 16;
-  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new DoconvError('BAD_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
-  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) throw new DoconvError('BAD_ARGUMENT', `--limit must be a positive integer, got ${options.limit}`);
-
-  // A checkpoint is built for the crop size (a fixed size runs faster than a symbolic one).
-  // A checkpoint is built for the crop size: a fixed size runs ~10% faster than a symbolic one.
+/** The model, built at the crop size when it is a checkpoint (a fixed size runs ~10% faster than a symbolic one). */
+async function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | undefined, dataset: Dataset): Promise<Model> {
   const crop = options.preprocessing?.crop ?? entry?.input.crop ?? (dataset.kind === 'tensors' ? dataset.height : undefined);
   const load = (size: number | undefined) =>
     loadModel(modelRef, {
-      backend,
-      device,
+      backend: options.backend ?? 'onnx',
+      device: options.device ?? 'cpu',
       ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      // idle inference threads would otherwise spin on the cores the decoding threads need
       ...(dataset.kind === 'images' ? { spinning: false } : {}),
       ...(options.registry ? { registry: options.registry } : {}),
       ...(options.arch ? { arch: options.arch } : {}),
       ...(size !== undefined ? { inputSize: [size, size] as [number, number] } : {}),
     });
-  let model = await load(crop);
+  const model = await load(crop);
   const symbolic = model.inputShape.slice(1).some((d) => typeof d !== 'number');
   if (crop === undefined && symbolic && model.preprocessing && modelKind(modelRef) === 'checkpoint') {
     // The crop was only known from the network (its metadata): build it again at that size.
     await model.dispose();
-    model = await load(model.preprocessing.crop);
+    return load(model.preprocessing.crop);
   }
+  return model;
+}
+
+/** The samples evaluated (all, or --limit evenly spaced), with their ids and labels. */
+interface Selection {
+  order: number[];
+  ids: string[];
+  labels: number[];
+}
+
+function select(dataset: Dataset, limit: number | undefined): Selection {
+  const total = dataset.kind === 'images' ? dataset.samples.length : dataset.labels.length;
+  const order = spreadIndices(total, limit);
+  return {
+    order,
+    ids: order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.file : dataset.ids[i]!)),
+    labels: order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.label : dataset.labels[i]!)),
+  };
+}
+
+/** Where the k-th selected sample's input tensor comes from: decoding threads, or the tensors themselves. */
+interface SampleSource {
+  fetch: (k: number) => Promise<Float32Array>;
+  decoder: DecoderName | undefined;
+  pool: DecodePool | undefined;
+}
+
+async function sampleSource(dataset: Dataset, spec: PreprocessSpec, selection: Selection, options: EvalOptions): Promise<SampleSource> {
+  if (dataset.kind === 'images') {
+    const decoder = options.decoder ?? (await defaultDecoderName());
+    const pool = await DecodePool.start(options.decodeThreads ?? defaultDecodeThreads(), { root: dataset.root, decoder, spec, maxFileBytes: MAX_IMAGE_FILE, maxPixels: DEFAULT_LIMITS.maxPixels });
+    return { fetch: (k) => pool.decode(selection.ids[k]!), decoder, pool };
+  }
+  if (spec.crop !== dataset.height || spec.channels !== 1)
+    throw new DoconvError('BAD_ARGUMENT', `the ${dataset.height}x${dataset.width} grey digits need a network taking 1x${dataset.height}x${dataset.width} input (this one takes ${spec.channels}x${spec.crop}x${spec.crop})`);
+  const per = dataset.height * dataset.width;
+  const m = Math.fround(spec.mean[0] ?? 0);
+  const s = Math.fround(spec.std[0] ?? 1);
+  return {
+    fetch: async (k) => {
+      const i = selection.order[k]!;
+      return Float32Array.from(dataset.images.subarray(i * per, (i + 1) * per), (v) => Math.fround(Math.fround(v - m) / s));
+    },
+    decoder: undefined,
+    pool: undefined,
+  };
+}
+
+interface Tally {
+  count: number;
+  correct: number;
+  correct5: number;
+  classes: number;
+  failed: EvalFailure[];
+  top1s: Int32Array | undefined;
+  seconds: number;
+  waitSeconds: number;
+}
+
+/**
+ * Runs the network over the selection batch by batch, with up to three batches of samples being
+ * fetched ahead of the one it runs.
+ */
+async function runBatches(model: Model, spec: PreprocessSpec, selection: Selection, source: SampleSource, options: EvalOptions, batchSize: number): Promise<Tally> {
+  const { ids, labels } = selection;
+  const n = ids.length;
+  const per = spec.crop * spec.crop * spec.channels;
+  const shape = (rows: number) => (spec.layout === 'NCHW' ? [rows, spec.channels, spec.crop, spec.crop] : [rows, spec.crop, spec.crop, spec.channels]);
+  const futures: Promise<Float32Array | Error>[] = [];
+  const ahead = batchSize * 3 + (options.decodeThreads ?? defaultDecodeThreads()) * 2;
+  const schedule = (upTo: number) => {
+    for (let k = futures.length; k < Math.min(upTo, n); k++) futures.push(source.fetch(k).catch((e: Error) => e));
+  };
+  // Fetching starts while one warm-up batch runs, so images/s is the pipeline's steady rate
+  // (a session's first run allocates and picks kernels).
+  schedule(batchSize + ahead);
+  const warm = Math.min(batchSize, n);
+  await model.predict({ data: new Float32Array(warm * per), shape: shape(warm) });
+  const input = new Float32Array(per * batchSize); // reused: a batch is copied in, run, then overwritten
+  const t: Tally = { count: 0, correct: 0, correct5: 0, classes: 0, failed: [], top1s: options.keepPredictions ? new Int32Array(n).fill(-1) : undefined, seconds: 0, waitSeconds: 0 };
+  const started = performance.now();
+  let waited = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    schedule(end + ahead);
+    const waitFrom = performance.now();
+    const got = await Promise.all(futures.slice(start, end));
+    waited += performance.now() - waitFrom;
+    const rows: number[] = [];
+    got.forEach((g, r) => {
+      if (g instanceof Error) t.failed.push({ file: ids[start + r]!, error: g.message });
+      else {
+        input.set(g, rows.length * per);
+        rows.push(start + r);
+      }
+    });
+    for (let k = start; k < end; k++) futures[k] = Promise.resolve(new Float32Array(0)); // let the decoded batch go
+    if (rows.length > 0) {
+      const y = await model.predict({ data: input.subarray(0, rows.length * per), shape: shape(rows.length) });
+      const classes = (t.classes = y.shape[y.shape.length - 1]!);
+      rows.forEach((k, r) => {
+        const label = labels[k]!;
+        if (label >= classes) throw new DoconvError('BAD_ARGUMENT', `label ${label} of '${ids[k]}' is outside the network's ${classes} classes`);
+        const [t1, t5] = hits(y.data, r * classes, classes, label);
+        if (t.top1s) t.top1s[k] = argmax(y.data, r * classes, classes);
+        if (t1) t.correct++;
+        if (t5) t.correct5++;
+      });
+      t.count += rows.length;
+    }
+    options.onProgress?.({ done: end, total: n, correct: t.correct, failed: t.failed.length, seconds: (performance.now() - started) / 1000 });
+  }
+  t.seconds = (performance.now() - started) / 1000;
+  t.waitSeconds = waited / 1000;
+  return t;
+}
+
+/**
+ * Top-1/top-5 of a network on a dataset, with a verification record. Images are decoded on worker
+ * threads while the network runs on the previous batch.
+ */
+export async function evaluate(modelRef: string, options: EvalOptions): Promise<EvalResult> {
+  const batchSize = options.batchSize ?? 16;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new DoconvError('BAD_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) throw new DoconvError('BAD_ARGUMENT', `--limit must be a positive integer, got ${options.limit}`);
+  const entry = await entryFor(modelRef, options);
+  const dataset = openDataset(options.data, { ...(options.labels ? { labels: options.labels } : {}), ...(options.synsets ? { synsets: options.synsets } : {}), ...(entry ? { numClasses: entry.architecture.numClasses } : {}) });
+  const backend = options.backend ?? 'onnx';
+  const device = options.device ?? 'cpu';
+  const model = await loadForEval(modelRef, options, entry, dataset);
   let pool: DecodePool | undefined;
   try {
     const spec = preprocessingFor(model, entry, options);
     const modelSha256 = entry?.artifacts[0]?.sha256 ?? model.metadata.source_sha256 ?? sha256File(modelRef);
-    const total = dataset.kind === 'images' ? dataset.samples.length : dataset.labels.length;
-    const order = spreadIndices(total, options.limit);
-    const ids = order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.file : dataset.ids[i]!));
-    const labels = order.map((i) => (dataset.kind === 'images' ? dataset.samples[i]!.label : dataset.labels[i]!));
-    const per = spec.crop * spec.crop * spec.channels;
-    const shape = (n: number) => (spec.layout === 'NCHW' ? [n, spec.channels, spec.crop, spec.crop] : [n, spec.crop, spec.crop, spec.channels]);
-
-    let decoder: DecoderName | undefined;
-    let fetch: (k: number) => Promise<Float32Array>;
-    if (dataset.kind === 'images') {
-      decoder = options.decoder ?? (await defaultDecoderName());
-      const threads = options.decodeThreads ?? defaultDecodeThreads();
-      pool = await DecodePool.start(threads, { root: dataset.root, decoder, spec, maxFileBytes: MAX_IMAGE_FILE, maxPixels: DEFAULT_LIMITS.maxPixels });
-      const p = pool;
-      fetch = (k) => p.decode(ids[k]!);
-    } else {
-      if (spec.crop !== dataset.height || spec.channels !== 1) throw new DoconvError('BAD_ARGUMENT', `the ${dataset.height}x${dataset.width} grey digits need a network taking 1x${dataset.height}x${dataset.width} input (this one takes ${spec.channels}x${spec.crop}x${spec.crop})`);
-      const m = Math.fround(spec.mean[0] ?? 0);
-      const s = Math.fround(spec.std[0] ?? 1);
-      fetch = async (k) => {
-        const i = order[k]!;
-        const src = dataset.images.subarray(i * per, (i + 1) * per);
-        return Float32Array.from(src, (v) => Math.fround(Math.fround(v - m) / s));
-      };
-    }
-
-    const futures: Promise<Float32Array | Error>[] = [];
-    const ahead = batchSize * 3 + (options.decodeThreads ?? defaultDecodeThreads()) * 2; // decoded images waiting: slack for bursts
-    const schedule = (upTo: number) => {
-      for (let k = futures.length; k < Math.min(upTo, order.length); k++) futures.push(fetch(k).catch((e: Error) => e));
-    };
-    // Decoding starts while one warm-up batch runs, so images/s is the pipeline's steady rate
-    // (a session's first run allocates and picks kernels).
-    schedule(batchSize + ahead);
-    const warm = Math.min(batchSize, order.length);
-    await model.predict({ data: new Float32Array(warm * per), shape: shape(warm) });
-    const input = new Float32Array(per * batchSize); // reused: a batch is copied in, run, then overwritten
-    const started = performance.now();
-    let waited = 0;
-    const top1s = options.keepPredictions ? new Int32Array(order.length).fill(-1) : undefined;
-    let correct = 0;
-    let correct5 = 0;
-    let count = 0;
-    const failed: EvalFailure[] = [];
-    let classes = 0;
-    for (let start = 0; start < order.length; start += batchSize) {
-      const end = Math.min(order.length, start + batchSize);
-      schedule(end + ahead);
-      const waitFrom = performance.now();
-      const got = await Promise.all(futures.slice(start, end));
-      waited += performance.now() - waitFrom;
-      const okRows: number[] = [];
-      got.forEach((g, r) => {
-        if (g instanceof Error) failed.push({ file: ids[start + r]!, error: g.message });
-        else {
-          input.set(g, okRows.length * per);
-          okRows.push(start + r);
-        }
-      });
-      for (let k = start; k < end; k++) futures[k] = Promise.resolve(new Float32Array(0)); // let the decoded batch go
-      if (okRows.length > 0) {
-        const y = await model.predict({ data: input.subarray(0, okRows.length * per), shape: shape(okRows.length) });
-        classes = y.shape[y.shape.length - 1]!;
-        okRows.forEach((k, r) => {
-          const label = labels[k]!;
-          if (label >= classes) throw new DoconvError('BAD_ARGUMENT', `label ${label} of '${ids[k]}' is outside the network's ${classes} classes`);
-          const [t1, t5] = hits(y.data, r * classes, classes, label);
-          if (top1s) top1s[k] = argmax(y.data, r * classes, classes);
-          if (t1) correct++;
-          if (t5) correct5++;
-        });
-        count += okRows.length;
-      }
-      options.onProgress?.({ done: end, total: order.length, correct, failed: failed.length, seconds: (performance.now() - started) / 1000 });
-    }
-    const seconds = (performance.now() - started) / 1000;
-    if (count === 0) throw new DoconvError('BAD_ARGUMENT', `none of the ${order.length} images could be decoded (first: ${failed[0]?.file}: ${failed[0]?.error})`, { file: options.data });
-    const top1 = round4((100 * correct) / count);
-    const top5 = classes > 5 ? round4((100 * correct5) / count) : undefined;
-    const fp = fingerprint(ids, labels);
+    const selection = select(dataset, options.limit);
+    const source = await sampleSource(dataset, spec, selection, options);
+    pool = source.pool;
+    const t = await runBatches(model, spec, selection, source, options, batchSize);
+    const { ids, labels } = selection;
+    if (t.count === 0) throw new DoconvError('BAD_ARGUMENT', `none of the ${ids.length} images could be decoded (first: ${t.failed[0]?.file}: ${t.failed[0]?.error})`, { file: options.data });
+    const top1 = round4((100 * t.correct) / t.count);
+    const top5 = t.classes > 5 ? round4((100 * t.correct5) / t.count) : undefined;
     const record: Verification = {
       dataset: dataset.description,
-      datasetFingerprint: `${fp} files=${order.length}`,
-      count,
-      correct,
-      ...(failed.length > 0 ? { failed: failed.length } : {}),
+      datasetFingerprint: `${fingerprint(ids, labels)} files=${ids.length}`,
+      count: t.count,
+      correct: t.correct,
+      ...(t.failed.length > 0 ? { failed: t.failed.length } : {}),
       top1,
       ...(top5 !== undefined ? { top5 } : {}),
       backend,
       device,
       executionProvider: model.executionProvider,
-      ...(decoder ? { decoder } : {}),
+      ...(source.decoder ? { decoder: source.decoder } : {}),
       toolVersion: VERSION,
       date: new Date().toISOString(),
       modelSha256,
     };
+    const available = dataset.kind === 'images' ? dataset.samples.length : dataset.labels.length;
     return {
       model: modelRef,
       modelSha256,
-      dataset: { description: dataset.description, layout: dataset.kind === 'images' ? dataset.layout : 'tensors', ...(dataset.kind === 'images' ? { root: dataset.root } : {}), fingerprint: record.datasetFingerprint, available: total, evaluated: order.length },
-      count,
-      correct,
-      correctTop5: top5 !== undefined ? correct5 : undefined,
+      dataset: { description: dataset.description, layout: dataset.kind === 'images' ? dataset.layout : 'tensors', ...(dataset.kind === 'images' ? { root: dataset.root } : {}), fingerprint: record.datasetFingerprint, available, evaluated: ids.length },
+      count: t.count,
+      correct: t.correct,
+      correctTop5: top5 !== undefined ? t.correct5 : undefined,
       top1,
       top5,
-      failed,
+      failed: t.failed,
       backend,
       device,
       executionProvider: model.executionProvider,
-      decoder,
+      decoder: source.decoder,
       preprocessing: spec,
       batchSize,
-      seconds,
-      imagesPerSecond: order.length / seconds,
-      waitSeconds: waited / 1000,
-      ...(top1s ? { predictions: ids.map((id, k) => ({ id, label: labels[k]!, top1: top1s[k]! })) } : {}),
+      seconds: t.seconds,
+      imagesPerSecond: ids.length / t.seconds,
+      waitSeconds: t.waitSeconds,
+      ...(t.top1s ? { predictions: ids.map((id, k) => ({ id, label: labels[k]!, top1: t.top1s![k]! })) } : {}),
       record,
     };
   } finally {
