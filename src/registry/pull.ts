@@ -8,7 +8,7 @@ import { cacheRoot, offlineFromEnv } from './cache.js';
 import { downloadVerified } from './download.js';
 import { withLock } from './lock.js';
 import { findEntry, loadManifest, resolveArtifactUrl } from './manifest.js';
-import type { Entry } from './schema.js';
+import type { Artifact, Entry } from './schema.js';
 
 export interface PullOptions {
   registry?: string;
@@ -39,11 +39,16 @@ const inFlight = new Map<string, Promise<boolean>>();
  * processes), and with --offline never a socket. `to: 'onnx' | 'tfjs'` converts the source and caches
  * the result under a key of (source sha256, target, options, tool version).
  */
+/** The artifact `pull` fetches for an entry: its checkpoint (an ONNX or tfjs artifact only when it has none). */
+export function sourceArtifact(entry: Entry): Artifact | undefined {
+  return entry.artifacts.find((a) => a.format !== 'onnx' && a.format !== 'tfjs') ?? entry.artifacts[0];
+}
+
 export async function pull(name: string, options: PullOptions = {}): Promise<PullResult> {
   const offline = options.offline ?? offlineFromEnv();
   const { manifest, base, location } = await loadManifest(options.registry, offline);
   const entry = findEntry(manifest, name, location);
-  const artifact = entry.artifacts.find((a) => a.format !== 'onnx' && a.format !== 'tfjs') ?? entry.artifacts[0];
+  const artifact = sourceArtifact(entry);
   if (artifact === undefined) {
     throw new DoconvError('BAD_ARGUMENT', `'${name}' has no downloadable artifact: ${entry.artifactsNote ?? 'none is published'}`, { file: location, key: name });
   }
