@@ -12,6 +12,8 @@ import { evaluate } from '../src/runtime/eval.js';
 import { gpuPlan, noGpuMessage } from '../src/runtime/execution-providers.js';
 import { loadModel } from '../src/runtime/load-model.js';
 import type { Model } from '../src/runtime/types.js';
+import { relativeError } from './helpers/npz.js';
+import { argmaxRows } from './helpers/onnx.js';
 import { ROOT, tempDir } from './helpers/paths.js';
 
 describe('--device gpu: which engines, in which order', () => {
@@ -66,22 +68,9 @@ const gpu = await probeGpu();
 if (!gpu.ok) console.log(`GPU evaluation tests skipped: ${gpu.reason}`);
 else console.log(`GPU evaluation tests run on ${gpu.reason}`);
 
-/** Largest |a - b| over the largest |b|, and whether every row's argmax agrees. */
+/** The relative error (max |a - b| / max |b|), and whether every row's argmax agrees. */
 function compare(a: Float32Array, b: Float32Array, classes: number): { rel: number; sameTop1: boolean; rows: number } {
-  let diff = 0;
-  let scale = 0;
-  let same = true;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  const argmax = (x: Float32Array, r: number) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (x[r * classes + c]! > x[r * classes + best]!) best = c;
-    return best;
-  };
-  for (let r = 0; r < a.length / classes; r++) if (argmax(a, r) !== argmax(b, r)) same = false;
-  return { rel: diff / Math.max(scale, 1e-12), sameTop1: same, rows: a.length / classes };
+  return { rel: relativeError(a, b), sameTop1: argmaxRows(a, classes).join() === argmaxRows(b, classes).join(), rows: a.length / classes };
 }
 
 async function run(model: Model, data: Float32Array, shape: number[], batch: number): Promise<Float32Array> {
