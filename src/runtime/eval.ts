@@ -8,9 +8,10 @@ import { fingerprint, openDataset, spreadIndices, type Dataset } from '../eval/d
 import type { PreprocessSpec } from '../eval/preprocess.js';
 import { findEntry, loadManifest } from '../registry/manifest.js';
 import { offlineFromEnv } from '../registry/cache.js';
+import { sourceArtifact } from '../registry/pull.js';
 import type { Entry, Verification } from '../registry/schema.js';
 import { VERSION } from '../version.js';
-import { loadModel, modelKind } from './load-model.js';
+import { loadModel } from './load-model.js';
 import type { Backend, Device, LoadModelOptions, Model } from './types.js';
 
 export interface EvalOptions {
@@ -140,29 +141,21 @@ function hits(logits: Float32Array, offset: number, classes: number, label: numb
   return [above === 0, above < 5];
 }
 
-/** The model, built at the crop size when it is a checkpoint (a fixed size runs ~10% faster than a symbolic one). */
-async function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | undefined, dataset: Dataset): Promise<Model> {
+/** The model; a checkpoint is built at the crop size (a fixed size runs ~10% faster than a symbolic one). */
+function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | undefined, dataset: Dataset): Promise<Model> {
   const crop = options.preprocessing?.crop ?? entry?.input.crop ?? (dataset.kind === 'tensors' ? dataset.height : undefined);
-  const load = (size: number | undefined) =>
-    loadModel(modelRef, {
-      backend: options.backend ?? 'onnx',
-      device: options.device ?? 'cpu',
-      ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
-      ...(options.threads ? { threads: options.threads } : {}),
-      // idle inference threads would otherwise spin on the cores the decoding threads need
-      ...(dataset.kind === 'images' ? { spinning: false } : {}),
-      ...(options.registry ? { registry: options.registry } : {}),
-      ...(options.arch ? { arch: options.arch } : {}),
-      ...(size !== undefined ? { inputSize: [size, size] as [number, number] } : {}),
-    });
-  const model = await load(crop);
-  const symbolic = model.inputShape.slice(1).some((d) => typeof d !== 'number');
-  if (crop === undefined && symbolic && model.preprocessing && modelKind(modelRef) === 'checkpoint') {
-    // The crop was only known from the network (its metadata): build it again at that size.
-    await model.dispose();
-    return load(model.preprocessing.crop);
-  }
-  return model;
+  return loadModel(modelRef, {
+    backend: options.backend ?? 'onnx',
+    device: options.device ?? 'cpu',
+    ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    // idle inference threads would otherwise spin on the cores the decoding threads need
+    ...(dataset.kind === 'images' ? { spinning: false } : {}),
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.arch ? { arch: options.arch } : {}),
+    // without a crop from the entry or the flags, the network's own size (its preprocessing's crop)
+    ...(crop !== undefined ? { inputSize: [crop, crop] as [number, number] } : { fixedSize: true }),
+  });
 }
 
 /** The samples evaluated (all, or --limit evenly spaced), with their ids and labels. */
@@ -295,7 +288,7 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
   let pool: DecodePool | undefined;
   try {
     const spec = preprocessingFor(model, entry, options);
-    const modelSha256 = entry?.artifacts[0]?.sha256 ?? model.metadata.source_sha256 ?? sha256File(modelRef);
+    const modelSha256 = (entry ? sourceArtifact(entry)?.sha256 : undefined) ?? model.metadata.source_sha256 ?? sha256File(modelRef);
     const selection = select(dataset, options.limit);
     const source = await sampleSource(dataset, spec, selection, options);
     pool = source.pool;

@@ -39,7 +39,7 @@ async function onnxBytes(source: string | Uint8Array, options: LoadModelOptions)
     const ckpt = await loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
     const { model } = checkpointToOnnx(ckpt, {
       ...(options.arch ? { arch: options.arch } : {}),
-      ...(options.inputSize ? { inputSize: options.inputSize } : options.inputShape ? { inputShapeHint: options.inputShape } : { dynamicSize: true }),
+      ...(options.inputSize ? { inputSize: options.inputSize } : options.inputShape ? { inputShapeHint: options.inputShape } : options.fixedSize ? {} : { dynamicSize: true }),
     });
     return { bytes: model.toBytes(), name };
   }
@@ -56,10 +56,18 @@ function parsePreprocessing(meta: Record<string, string>): Preprocessing | undef
   }
 }
 
+const ZOO_NAME = /^[a-z0-9_]+$/;
+
+/** A string that names no file but looks like a zoo name. */
+function isZooName(source: string | Uint8Array): source is string {
+  return typeof source === 'string' && !existsSync(source) && ZOO_NAME.test(source);
+}
+
 /** What a model reference is: an .onnx file, a TensorFlow.js folder, a checkpoint, or a zoo name. */
-export function modelKind(source: string | Uint8Array): ModelKind {
+function modelKind(source: string | Uint8Array): ModelKind {
   if (typeof source !== 'string') return sniffFormat(new MemorySource(source)) === 'unknown' ? 'onnx-file' : 'checkpoint';
-  if (!existsSync(source)) return 'zoo-name';
+  if (isZooName(source)) return 'zoo-name';
+  if (!existsSync(source)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file: source });
   if (statSync(source).isDirectory()) return 'tfjs-folder';
   const file = new FileSource(source);
   try {
@@ -81,7 +89,7 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
   const backend = options.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new DoconvError('BAD_ARGUMENT', `backend '${String(backend)}' is not available; use 'onnx' or 'tfjs'`);
   if ((options.device ?? 'cpu') === 'gpu') return loadOnGpu(source, options);
-  if (typeof source === 'string' && modelKind(source) === 'zoo-name' && /^[a-z0-9_]+$/.test(source)) {
+  if (isZooName(source)) {
     // A zoo name: pulled (or found in the cache), converted for the backend, then loaded.
     const pulled = await pull(source, { ...(options.registry ? { registry: options.registry } : {}), to: backend === 'tfjs' ? 'tfjs' : 'onnx' });
     return loadModel(pulled.converted ?? pulled.path, options);
@@ -90,22 +98,19 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
     if (typeof source !== 'string') throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' loads a model folder (convert with --to tfjs first)");
     return loadTfjsModel(source, options.tfjsBackend);
   }
-  return loadOnnx(source, options, ['cpu']);
+  return loadOnnx(source, options, 'cpu');
 }
 
 async function loadOnGpu(source: string | Uint8Array, options: LoadModelOptions): Promise<Model> {
   const kind = modelKind(source);
   const plan = gpuPlan(options.backend ?? 'onnx', kind, { tfjsNodeGpu: await importOptional(TFJS_NODE_GPU) });
   const tried: string[] = [];
-  const cpuOptions: LoadModelOptions = { ...options, device: 'cpu' };
+  let onnxSource: string | Uint8Array | undefined; // a zoo name is pulled once, for all providers
   for (const c of plan.candidates) {
     try {
       if (c.engine === 'onnx') {
-        if (kind === 'zoo-name') {
-          const pulled = await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'onnx' });
-          return await loadOnnx(pulled.converted!, cpuOptions, [c.provider]);
-        }
-        return await loadOnnx(source, cpuOptions, [c.provider]);
+        onnxSource ??= kind === 'zoo-name' ? (await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'onnx' })).converted! : source;
+        return await loadOnnx(onnxSource, options, c.provider);
       }
       return await loadTfjsOnGpu(source, kind, options);
     } catch (err) {
@@ -155,8 +160,8 @@ async function loadTfjsOnGpu(source: string | Uint8Array, kind: ModelKind, optio
   }
 }
 
-/** An onnxruntime session on the first of `providers` that starts. */
-async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, providers: string[]): Promise<Model> {
+/** An onnxruntime session on one execution provider. */
+async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, provider: string): Promise<Model> {
   const { bytes, name } = await onnxBytes(source, options);
   const info = (() => {
     try {
@@ -166,29 +171,22 @@ async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, 
     }
   })();
   const rt = await ort();
-  const probing = providers.some((p) => p !== 'cpu');
-  // Absent GPU providers fail loudly in onnxruntime's own log; the reasons are collected in `tried`.
+  const probing = provider !== 'cpu';
+  // An absent GPU provider fails loudly in onnxruntime's own log; its reason is in our error.
   if (probing) rt.env.logLevel = 'fatal';
-  const tried: string[] = [];
-  let session: import('onnxruntime-node').InferenceSession | undefined;
-  let provider = '';
-  for (const ep of providers) {
-    try {
-      session = await rt.InferenceSession.create(bytes, {
-        executionProviders: [ep],
-        graphOptimizationLevel: 'all',
-        ...(probing ? { logSeverityLevel: 4 as const } : {}),
-        ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-        // Spinning inference threads would take the cores that decoding threads need.
-        ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
-      });
-      provider = ep;
-      break;
-    } catch (err) {
-      tried.push(probing ? briefly(err as Error) : `${ep}: ${(err as Error).message.split('\n')[0]}`);
-    }
+  let session: import('onnxruntime-node').InferenceSession;
+  try {
+    session = await rt.InferenceSession.create(bytes, {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+      ...(probing ? { logSeverityLevel: 4 as const } : {}),
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      // Spinning inference threads would take the cores that decoding threads need.
+      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+    });
+  } catch (err) {
+    throw probing ? new DoconvError('BAD_ARGUMENT', briefly(err as Error)) : new DoconvError('CORRUPT', `onnxruntime cannot load the model: ${provider}: ${(err as Error).message.split('\n')[0]}`, { file: name });
   }
-  if (session === undefined) throw probing ? new DoconvError('BAD_ARGUMENT', tried.join('; ')) : new DoconvError('CORRUPT', `onnxruntime cannot load the model: ${tried.join('; ')}`, { file: name });
   return new OnnxModel(rt, session, provider, info.inputs[0]!.dims, info.outputs[0]?.dims ?? [], info.metadata, info.inputs[0]!.elemType === ONNX_FLOAT16);
 }
 
