@@ -26,7 +26,21 @@ export type DoconvErrorCode =
   | 'KERNEL_SHAPE_AMBIGUOUS'
   | 'BAD_ARGUMENT'
   | 'OUTPUT_FAILED'
-  | 'NPY_INVALID';
+  | 'NPY_INVALID'
+  /** A path or name taken from the input would leave its folder (`..`, separators, absolute paths). */
+  | 'UNSAFE_PATH'
+  /** A path that must be a regular file is a FIFO, device, socket or folder. */
+  | 'NOT_REGULAR_FILE'
+  /** A size, ratio, count, depth or time bound of the README's "Bad input" section was exceeded. */
+  | 'LIMIT_EXCEEDED'
+  /** A feature of the input format that is refused on purpose (HDF5 external storage, virtual datasets, ...). */
+  | 'UNSUPPORTED_FEATURE'
+  /** A download or registry request failed (HTTP status, redirect, refused address, stalled transfer). */
+  | 'DOWNLOAD_FAILED'
+  /** A model (ONNX, TensorFlow.js) that is malformed or fails when run. */
+  | 'MODEL_INVALID'
+  /** The run was stopped by a signal (SIGINT, SIGTERM) before it finished. */
+  | 'INTERRUPTED';
 
 /**
  * The one error type every reader throws for bad input. It carries a code and a location,
@@ -65,7 +79,29 @@ function formatMessage(reason: string, where: ErrorLocation): string {
   if (where.file !== undefined) parts.push(where.file);
   if (where.key !== undefined) parts.push(`key '${where.key}'`);
   if (where.offset !== undefined) parts.push(`offset ${where.offset}`);
-  return parts.length > 0 ? `${parts.join(', ')}: ${reason}` : reason;
+  return escapeControl(parts.length > 0 ? `${parts.join(', ')}: ${reason}` : reason);
+}
+
+/**
+ * Names from the input (keys, entry names, file names) may hold newlines and terminal escapes:
+ * every control character (C0, DEL, C1, and the Unicode line/paragraph separators and bidi
+ * overrides) is written as a visible escape, so a message is always one line that colours nothing.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    switch (c) {
+      case '\n':
+        return '\\n';
+      case '\r':
+        return '\\r';
+      case '\t':
+        return '\\t';
+      default: {
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+      }
+    }
+  });
 }
 
 /** Attach a file name to a DoconvError thrown inside `fn`; anything else propagates unchanged. */

@@ -1,17 +1,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DoconvError } from '../errors.js';
+import { releaseTemp, trackTemp } from '../temp-files.js';
 
-const pending = new Set<string>();
-let cleanupInstalled = false;
-
-function installCleanup(): void {
-  if (cleanupInstalled) return;
-  cleanupInstalled = true;
-  process.on('exit', () => {
-    for (const p of pending) rmSync(p, { force: true, recursive: true });
-  });
-}
 
 /**
  * Writes `path` through a temporary sibling and renames it into place only when `write` finished:
@@ -21,8 +12,7 @@ export function writeFileAtomic(path: string, write: (fd: number) => void): void
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-  installCleanup();
-  pending.add(tmp);
+  trackTemp(tmp);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx');
@@ -39,7 +29,7 @@ export function writeFileAtomic(path: string, write: (fd: number) => void): void
     if (e.code !== undefined) throw new DoconvError('OUTPUT_FAILED', `cannot write output: ${e.message}`, { file: path });
     throw err;
   } finally {
-    pending.delete(tmp);
+    releaseTemp(tmp);
   }
 }
 
