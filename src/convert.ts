@@ -1,6 +1,8 @@
 import { PARAM_NAMES, type ParamRole } from './arch/naming.js';
 import { basename, extname } from 'node:path';
 import { statSync } from 'node:fs';
+import { checkFileOutput, STDOUT, writtenSize } from './emit/atomic.js';
+import { checkModelFolderReplaceable } from './emit/atomic-folder.js';
 import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
 import { loadCheckpoint, type LoadOptions } from './checkpoint/load.js';
 import { collectTensors, dataParallelPrefix, findStateDict, mapTensors } from './checkpoint/tree.js';
@@ -100,6 +102,7 @@ const EXTENSION_TARGETS: Readonly<Record<string, ConvertTarget>> = {
 };
 
 export function targetFromPath(output: string): ConvertTarget {
+  if (output === STDOUT) throw new DoconvError('BAD_ARGUMENT', `-o - (standard output) needs --to ${TARGETS.filter((t) => t !== 'tfjs').join('|')}`);
   const ext = extname(output).toLowerCase();
   const t = EXTENSION_TARGETS[ext];
   if (t !== undefined) return t;
@@ -177,6 +180,12 @@ function castTensor(t: Tensor, dtype: DType): Tensor {
   return Tensor.fromFloat32(toFloat32(t), t.shape, dtype);
 }
 
+/** Refuses an output path that could not be written (or must not be replaced) before any work is done. */
+function checkOutputPath(output: string, to: ConvertTarget): void {
+  if (to === 'tfjs') checkModelFolderReplaceable(output);
+  else checkFileOutput(output);
+}
+
 /**
  * The architecture-free conversion: every DO-Conv layer fused in place (`<name>.weight`),
  * every other tensor passed through untouched, key order kept; written atomically.
@@ -184,6 +193,8 @@ function castTensor(t: Tensor, dtype: DType): Tensor {
 export async function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
+  if (to === 'tfjs' && output === STDOUT) throw new DoconvError('BAD_ARGUMENT', 'a TensorFlow.js model is a folder; -o - writes single-file formats only');
+  checkOutputPath(output, to);
   if (to === 'onnx') return convertToOnnx(input, output, options, started);
   if (to === 'tfjs') return convertToTfjs(input, output, options, started);
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) throw new DoconvError('BAD_ARGUMENT', `--dtype must be a floating-point type, got ${options.dtype}`);
@@ -214,7 +225,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
       else tensorsOut = writePth(output, torchStateDict(modules)).tensors;
       return {
         input, output, from: ckpt.format, to, fusedLayers: options.keepDoconv ? 0 : ckpt.layers.length, tensorsIn: ckpt.tensors.length, tensorsOut,
-        bytesOut: statSync(output).size, dropped: [], notes, toolVersion: VERSION, seconds: (performance.now() - started) / 1000,
+        bytesOut: writtenSize(output), dropped: [], notes, toolVersion: VERSION, seconds: (performance.now() - started) / 1000,
       };
     }
     const root: PyValue = options.flatten ? flattenedRoot(ckpt, options.stateDictKey) : ckpt.root;
@@ -236,7 +247,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
       fusedLayers: options.keepDoconv ? 0 : ckpt.layers.length,
       tensorsIn,
       tensorsOut: tensors.length,
-      bytesOut: statSync(output).size,
+      bytesOut: writtenSize(output),
       dropped,
       notes,
       toolVersion: VERSION,

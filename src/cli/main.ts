@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { convertCheckpoint, TARGETS, type ConvertTarget } from '../convert.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
-import { DoconvError } from '../errors.js';
+import { DoconvError, escapeControl } from '../errors.js';
+import { STDOUT } from '../emit/atomic.js';
 import { inspectFile } from '../inspect.js';
 import { predictFile } from '../runtime/predict-file.js';
 import { findEntry, listEntries, loadManifest } from '../registry/manifest.js';
@@ -77,7 +78,11 @@ Commands:
 
 Options:
   -o, --output OUT        Output file; its extension picks the format (.onnx .pth .safetensors .npz
-                          .h5 for keras-h5, .params for gluon-params).
+                          .h5 for keras-h5, .params for gluon-params). Only a regular file is
+                          replaced (never a FIFO, device or folder). '-o - --to FORMAT' writes a
+                          single-file format to standard output once complete (summary on stderr).
+                          A TensorFlow.js folder replaces only an earlier model folder (exactly
+                          model.json and its weight files).
   --to FORMAT             Output format, overriding the extension.
   --from FRAMEWORK        Read the input as this framework (default: recognised from content).
   --kernel NAME=MxN       Kernel shape of a layer whose M*N is not square (a state dict does not
@@ -187,7 +192,9 @@ async function runConvert(args: string[]): Promise<number> {
     ...(values.quantize ? { quantize: oneOf(values.quantize, ['none', 'float16', 'uint8', 'uint8-channel'] as const, '--quantize')! } : {}),
     onProgress: quiet ? () => {} : (m) => process.stderr.write(`${m}\n`),
   });
-  process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);
+  // With -o - the model itself is on standard output: the summary goes to standard error.
+  const report = values.output === STDOUT ? process.stderr : process.stdout;
+  report.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatConvert(summary)}\n`);
   return 0;
 }
 
@@ -326,6 +333,8 @@ function printUsage(): number {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const json = rest.includes('--json');
+  // `-o -` puts the converted model on standard output: a JSON error must not be mixed into it.
+  const dataOnStdout = rest.some((a, i) => ((a === '-o' || a === '--output') && rest[i + 1] === STDOUT) || a === '--output=-');
   try {
     switch (command) {
       case 'inspect':
@@ -359,11 +368,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof DoconvError) {
       process.stderr.write(`doconv-zoo: error: ${err.message}\n`);
-      if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
+      if (json) (dataOnStdout ? process.stderr : process.stdout).write(`${JSON.stringify({ error: err.toJSON() })}\n`);
       return 1;
     }
     const e = err as Error;
-    process.stderr.write(`doconv-zoo: internal error: ${e.message} (please report this; DOCONV_ZOO_DEBUG=1 shows the stack)\n`);
+    process.stderr.write(`doconv-zoo: internal error: ${escapeControl(String(e?.message ?? e))} (please report this; DOCONV_ZOO_DEBUG=1 shows the stack)\n`);
     if (process.env.DOCONV_ZOO_DEBUG) process.stderr.write(`${e.stack}\n`);
     return 2;
   }

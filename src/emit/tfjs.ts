@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFolderAtomic } from './atomic-folder.js';
 import { DoconvError } from '../errors.js';
 import { inferShapes, type Graph, type GraphNode } from '../graph/ir.js';
 import { Tensor, toFloat32 } from '../tensor/tensor.js';
@@ -323,23 +324,10 @@ export function writeTfjsModel(dir: string, graph: Graph, options: TfjsOptions =
     signature: { inputs: { input: sig(built.input, built.inputShape) }, outputs: { [built.outputShape.length === 4 ? 'output' : 'logits']: sig(built.output, built.outputShape) } },
     userDefinedMetadata: { layout: 'NHWC', ...(options.metadata ?? {}) },
   };
-  if (existsSync(dir) && (!statSync(dir).isDirectory() || (readdirSync(dir).length > 0 && !existsSync(join(dir, 'model.json'))))) {
-    // Only an earlier model folder is replaced; anything else at that path is the user's.
-    throw new DoconvError('OUTPUT_FAILED', 'exists and is not an empty folder or a TensorFlow.js model folder; choose another output', { file: dir });
-  }
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-  try {
-    mkdirSync(tmp);
+  writeFolderAtomic(dir, (tmp) => {
     writeFileSync(join(tmp, 'model.json'), JSON.stringify(modelJson));
     paths.forEach((p, i) => writeFileSync(join(tmp, p), all.subarray(i * shardBytes, Math.min(all.byteLength, (i + 1) * shardBytes))));
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw new DoconvError('OUTPUT_FAILED', `cannot write the TensorFlow.js model: ${(err as Error).message}`, { file: dir });
-  }
+  });
   return { files: ['model.json', ...paths], bytes: all.byteLength };
 }
 
