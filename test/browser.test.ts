@@ -1,3 +1,4 @@
+// @tier shared-fixtures: reads ../shared/fixtures (or DOCONV_ZOO_FIXTURES); skipped where absent, a failure under CI=true (vitest.config.ts).
 // A real browser: Debian's headless Chromium, driven by playwright-core, loads a converted model
 // and tfjs's own browser bundle from a server on 127.0.0.1 and classifies an input; the logits it
 // reports must match the reference (and Node). With CI=true a missing Chromium fails the test.

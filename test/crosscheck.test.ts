@@ -1,3 +1,4 @@
+// @tier shared-fixtures: reads ../shared/fixtures (or DOCONV_ZOO_FIXTURES); skipped where absent, a failure under CI=true (vitest.config.ts).
 // The cross-check tier: real PyTorch (Debian's python3-torch) makes DO-Conv checkpoints and their
 // reference outputs; our fused output is loaded into plain torchvision networks with
 // load_state_dict(strict=True) and must reproduce them. Skipped off CI without Python; on CI

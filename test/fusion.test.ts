@@ -1,3 +1,4 @@
+// @tier shared-fixtures: reads ../shared/fixtures (or DOCONV_ZOO_FIXTURES); skipped where absent, a failure under CI=true (vitest.config.ts).
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint/load.js';
 import { fuseLayer } from '../src/doconv/fuse-layer.js';

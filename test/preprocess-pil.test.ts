@@ -1,3 +1,4 @@
+// @tier shared-fixtures: reads ../shared/fixtures (or DOCONV_ZOO_FIXTURES); skipped where absent, a failure under CI=true (vitest.config.ts).
 // Cross-check (Python tier): the eval preprocessing against torchvision's on PIL. JPEGs shaped like
 // ImageNet validation files (PIL-written: qualities 70..95, 4:2:0/4:2:2/4:4:4, progressive, grey)
 // go through sharp + our Pillow-exact resize + crop + normalize and through torchvision's

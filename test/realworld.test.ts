@@ -1,3 +1,4 @@
+// @tier shared-fixtures: reads ../shared/fixtures (or DOCONV_ZOO_FIXTURES); skipped where absent, a failure under CI=true (vitest.config.ts).
 // Real checkpoints written by real framework releases (../shared/fixtures/realworld): every tensor
 // the framework's own tooling sees (name, shape, dtype; EXPECTED.json) is what our readers see.
 import { readFileSync } from 'node:fs';
