@@ -6,7 +6,8 @@ import { networkFromCheckpoint } from '../arch/network.js';
 import { depthOf } from '../arch/spec.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
-import { ManifestSchema, type Entry, type Manifest } from './schema.js';
+import { parseManifest, readManifestFile, validManifest } from './manifest.js';
+import type { Entry, Manifest } from './schema.js';
 
 export interface AddOptions {
   name: string;
@@ -61,12 +62,12 @@ export async function addToRegistry(file: string, options: AddOptions): Promise<
   }
   const manifestPath = join(resolve(options.registry), 'manifest.json');
   const manifest: Manifest = existsSync(manifestPath)
-    ? ManifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')))
+    ? parseManifest(readManifestFile(manifestPath), manifestPath)
     : { schemaVersion: 1, name: basename(resolve(options.registry)), entries: [] };
   const at = manifest.entries.findIndex((e) => e.name === entry.name);
   if (at >= 0) manifest.entries[at] = { ...entry, accuracy: { ...entry.accuracy, verified: manifest.entries[at]!.accuracy.verified } };
   else manifest.entries.push(entry);
-  const valid = ManifestSchema.parse(manifest);
+  const valid = validManifest(manifest, manifestPath);
   writeFileAtomic(manifestPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(valid, null, 1)}\n`)));
   return entry;
 }

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import type { LookupFunction } from 'node:net';
 import { DoconvError } from '../errors.js';
 import { convertCheckpoint } from '../convert.js';
+import { releaseTemp, removeTemp, trackTemp } from '../temp-files.js';
 import { VERSION } from '../version.js';
-import { cacheRoot, offlineFromEnv } from './cache.js';
-import { downloadVerified } from './download.js';
+import { cachePath, offlineFromEnv, plainFileNameProblem } from './cache.js';
+import { downloadVerified, type MinRate } from './download.js';
 import { withLock } from './lock.js';
-import { findEntry, loadManifest, resolveArtifactUrl } from './manifest.js';
+import { artifactSources, findEntry, loadManifest } from './manifest.js';
 import type { Artifact, Entry } from './schema.js';
 
 export interface PullOptions {
@@ -21,6 +22,12 @@ export interface PullOptions {
   timeoutMs?: number;
   backoffMs?: number;
   attempts?: number;
+  /** The slowest artifact transfer kept alive (default 16 KiB/s averaged over 60 s). */
+  minRate?: MinRate;
+  /** The manifest fetch's overall deadline (default 30 s). */
+  manifestDeadlineMs?: number;
+  /** The resolver whose answers the address guard checks (default dns.lookup; tests inject one). */
+  lookup?: LookupFunction;
 }
 
 export interface PullResult {
@@ -31,54 +38,98 @@ export interface PullResult {
   converted?: string;
 }
 
+/** An archive unpacks to at most this many times its own size when the entry declares no unpackedSize. */
+export const UNPACK_RATIO = 8;
+/** No archive unpacks beyond this, whatever the manifest declares. */
+export const UNPACK_MAX_BYTES = 16 * 1024 ** 3;
+/** No archive unpacks more entries (files and folders) than this: empty files cost no bytes but an inode each. */
+export const UNPACK_MAX_ENTRIES = 100_000;
+
 const inFlight = new Map<string, Promise<boolean>>();
 
-/**
- * Downloads (or finds in the cache) a registry entry's artifact: verified by SHA-256 before it enters
- * the cache, one download per artifact however many pulls ask at once (in this process and across
- * processes), and with --offline never a socket. `to: 'onnx' | 'tfjs'` converts the source and caches
- * the result under a key of (source sha256, target, options, tool version).
- */
 /** The artifact `pull` fetches for an entry: its checkpoint (an ONNX or tfjs artifact only when it has none). */
 export function sourceArtifact(entry: Entry): Artifact | undefined {
   return entry.artifacts.find((a) => a.format !== 'onnx' && a.format !== 'tfjs') ?? entry.artifacts[0];
 }
 
+const isFile = (path: string): boolean => {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+};
+const isFolder = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** The artifact's file name in the cache: its `filename`, else the last segment of its first URL, a plain name either way. */
+function cacheFileName(artifact: Artifact, where: { file: string; key: string }): string {
+  const name = artifact.filename ?? (artifact.urls[0]!.split(/[?#]/)[0]!.replace(/\/+$/, '').split('/').pop() ?? '');
+  const problem = plainFileNameProblem(name);
+  if (problem !== undefined) {
+    throw new DoconvError('UNSAFE_PATH', `the artifact's cache file name '${name}' ${problem}; a plain file name is needed (set "filename")`, where);
+  }
+  return name;
+}
+
+/**
+ * Downloads (or finds in the cache) a registry entry's artifact: verified by SHA-256 before it enters
+ * the cache, one download (and one unpack) per artifact however many pulls ask at once (in this
+ * process and across processes), and with --offline never a socket. `to: 'onnx' | 'tfjs'` converts
+ * the source and caches the result under a key of (source sha256, target, options, tool version).
+ */
 export async function pull(name: string, options: PullOptions = {}): Promise<PullResult> {
   const offline = options.offline ?? offlineFromEnv();
-  const { manifest, base, location } = await loadManifest(options.registry, offline);
+  const network = options.lookup ? { lookup: options.lookup } : {};
+  const { manifest, base, location } = await loadManifest(options.registry, offline, { ...network, ...(options.manifestDeadlineMs !== undefined ? { deadlineMs: options.manifestDeadlineMs } : {}) });
   const entry = findEntry(manifest, name, location);
   const artifact = sourceArtifact(entry);
   if (artifact === undefined) {
     throw new DoconvError('BAD_ARGUMENT', `'${name}' has no downloadable artifact: ${entry.artifactsNote ?? 'none is published'}`, { file: location, key: name });
   }
-  const filename = artifact.filename ?? basename(artifact.urls[0]!.split('?')[0]!);
-  const dest = join(cacheRoot(), 'artifacts', artifact.sha256, filename);
-  let fromCache = existsSync(dest);
+  const where = { file: location, key: `entries.${manifest.entries.indexOf(entry)}.artifacts.${entry.artifacts.indexOf(artifact)}` };
+  const sources = artifactSources(artifact, base, where);
+  const dest = cachePath('artifacts', artifact.sha256, cacheFileName(artifact, { ...where, key: `${where.key}.filename` }));
+  const unpacked = `${dest}.d`;
+  const ready = () => isFile(dest) && (!artifact.archive || isFolder(unpacked));
+  let fromCache = ready();
   if (!fromCache) {
-    if (offline) {
+    if (offline && !isFile(dest)) {
       throw new DoconvError('BAD_ARGUMENT', `'${name}' is not in the cache (${dest}) and offline mode (--offline / DOCONV_ZOO_OFFLINE) forbids downloading it`, { key: name });
     }
-    mkdirSync(join(cacheRoot(), 'locks'), { recursive: true });
-    const key = artifact.sha256;
+    const lock = cachePath('locks', `${artifact.sha256}.lock`);
+    mkdirSync(cachePath('locks'), { recursive: true });
+    const key = dest;
     let job = inFlight.get(key);
     if (job === undefined) {
       job = (async () => {
         const did = await withLock(
-          join(cacheRoot(), 'locks', `${key}.lock`),
-          () => existsSync(dest),
+          lock,
+          ready,
           async () => {
-            if (existsSync(dest)) return false;
-            await downloadVerified(artifact.urls.map((u) => resolveArtifactUrl(u, base)), dest, {
-              sha256: artifact.sha256,
-              size: artifact.size,
-              ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-              ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-              ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
-              ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
-              onRetry: (url, reason) => options.onMessage?.(`retrying ${url}: ${reason}`),
-            });
-            return true;
+            let downloaded = false;
+            if (!isFile(dest)) {
+              await downloadVerified(sources, dest, {
+                sha256: artifact.sha256,
+                size: artifact.size,
+                ...network,
+                ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+                ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+                ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+                ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+                ...(options.minRate !== undefined ? { minRate: options.minRate } : {}),
+                onRetry: (url, reason) => options.onMessage?.(`retrying ${url}: ${reason}`),
+              });
+              downloaded = true;
+            }
+            // Under the same lock: a second pull waits for this folder instead of unpacking beside it.
+            if (artifact.archive && !isFolder(unpacked)) await extractVerified(dest, unpacked, unpackBound(artifact));
+            return downloaded;
           },
           () => options.onMessage?.(`waiting for another download of ${name}`),
         );
@@ -88,9 +139,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
     }
     fromCache = !(await job);
   }
-  let path = dest;
-  if (artifact.archive) path = await extractVerified(dest);
-  const result: PullResult = { name, path, sha256: artifact.sha256, fromCache };
+  const result: PullResult = { name, path: artifact.archive ? unpacked : dest, sha256: artifact.sha256, fromCache };
   if (options.to === 'onnx' || options.to === 'tfjs') result.converted = await convertCached(entry, dest, artifact.sha256, options.to, options.onMessage);
   return result;
 }
@@ -98,30 +147,91 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
 async function convertCached(entry: Entry, source: string, sha256: string, to: 'onnx' | 'tfjs', onMessage?: (m: string) => void): Promise<string> {
   const options = { to, input: entry.input.size };
   const key = createHash('sha256').update(JSON.stringify({ source: sha256, target: to, options, tool: VERSION })).digest('hex');
-  const out = join(cacheRoot(), 'converted', key, to === 'onnx' ? `${entry.name}.onnx` : entry.name);
-  if (existsSync(out)) return out;
+  const out = cachePath('converted', key, to === 'onnx' ? `${entry.name}.onnx` : entry.name);
+  if (isFile(out) || isFolder(out)) return out;
   onMessage?.(`converting ${entry.name} to ${to}`);
   await convertCheckpoint(source, out, { to, inputSize: entry.input.size });
   return out;
 }
 
+/** How much an archive may unpack to, and where that bound comes from (for the error message). */
+interface UnpackBound {
+  bytes: number;
+  why: string;
+}
+
+/** The entry's declared unpackedSize, else UNPACK_RATIO times the archive; never over UNPACK_MAX_BYTES. */
+function unpackBound(artifact: Artifact): UnpackBound {
+  const gib = `${UNPACK_MAX_BYTES / 1024 ** 3} GiB`;
+  if (artifact.unpackedSize !== undefined) {
+    return artifact.unpackedSize <= UNPACK_MAX_BYTES
+      ? { bytes: artifact.unpackedSize, why: `the ${artifact.unpackedSize} bytes the manifest declares (unpackedSize)` }
+      : { bytes: UNPACK_MAX_BYTES, why: `the ${gib} cap` };
+  }
+  const ratio = UNPACK_RATIO * artifact.size;
+  return ratio <= UNPACK_MAX_BYTES ? { bytes: ratio, why: `${UNPACK_RATIO}x the archive's ${artifact.size} bytes (no unpackedSize declared)` } : { bytes: UNPACK_MAX_BYTES, why: `the ${gib} cap` };
+}
+
+class UnpackLimit extends Error {}
+
 /**
- * Unpacks a verified .tar/.tar.gz next to it (once): node-tar in strict mode refuses absolute paths,
- * '..' and links that leave the folder; the folder appears by rename when complete.
+ * Unpacks a verified .tar/.tar.gz to `out` (once, under the artifact's lock): node-tar in strict
+ * mode refuses absolute paths, '..' and links that leave the folder; only files and folders are
+ * written; every entry's header is counted before its bytes are written, and the unpack stops at
+ * the bound. The folder is built under a temporary name removed on every way out (errors and
+ * signals included) and appears by rename when complete.
  */
-async function extractVerified(archive: string): Promise<string> {
-  const out = `${archive}.d`;
-  if (existsSync(out)) return out;
-  const tmp = `${out}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const tar = await import('tar');
+async function extractVerified(archive: string, out: string, bound: UnpackBound): Promise<void> {
+  const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  trackTemp(tmp);
   try {
-    await tar.x({ file: archive, cwd: tmp, strict: true, preservePaths: false, filter: (p, entry) => !('type' in entry) || entry.type === 'File' || entry.type === 'Directory' });
+    mkdirSync(tmp, { recursive: true });
+    await unpackBounded(archive, tmp, bound);
     renameSync(tmp, out);
+    releaseTemp(tmp);
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTemp(tmp);
+    if (err instanceof DoconvError) throw err;
+    if (err instanceof UnpackLimit) throw new DoconvError('LIMIT_EXCEEDED', `refused to unpack the archive: ${err.message}`, { file: archive });
     throw new DoconvError('CORRUPT', `cannot unpack the archive: ${(err as Error).message}`, { file: archive });
   }
-  return out;
+}
+
+async function unpackBounded(archive: string, cwd: string, bound: UnpackBound): Promise<void> {
+  const tar = await import('tar');
+  let bytes = 0;
+  let entries = 0;
+  let stop: UnpackLimit | undefined;
+  const unpack = new tar.Unpack({
+    cwd,
+    strict: true,
+    preservePaths: false,
+    filter: (path, entry) => {
+      if (stop !== undefined) return false;
+      if ('type' in entry && entry.type !== 'File' && entry.type !== 'Directory') return false;
+      entries++;
+      bytes += 'size' in entry ? entry.size : 0;
+      if (entries > UNPACK_MAX_ENTRIES) stop = new UnpackLimit(`more than ${UNPACK_MAX_ENTRIES} entries`);
+      else if (bytes > bound.bytes) stop = new UnpackLimit(`at '${path}' it would unpack to more than ${bound.why}`);
+      if (stop !== undefined) {
+        unpack.abort(stop);
+        return false;
+      }
+      return true;
+    },
+  });
+  const source = createReadStream(archive);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      unpack.on('error', reject);
+      unpack.on('close', () => resolve());
+      source.on('error', reject);
+      source.pipe(unpack);
+    });
+  } catch (err) {
+    throw stop ?? err;
+  } finally {
+    source.destroy();
+  }
+  if (stop !== undefined) throw stop;
 }

@@ -5,6 +5,23 @@ import { z } from 'zod';
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 
+/**
+ * A name that becomes one file in the cache: no separator (/ or \\), not '.' or '..', no NUL or
+ * other control character, 1 to 255 bytes. (The cache checks it again where it joins the path.)
+ */
+const PlainFileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?!\.\.?$)[^/\\\u0000-\u001f\u007f]+$/, "a plain file name: no '/' or '\\', not '.' or '..', no control characters");
+
+/** A mirror: an http(s) or file: URL, or a path relative to a registry folder; no control characters. */
+const ArtifactUrl = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'a URL or path without control characters');
+
 export const ArchitectureSchema = z.object({
   family: z.enum(['resnet_v1', 'resnet_v1b', 'resnet_v2', 'plain', 'resnet_v2_keras', 'custom']),
   depth: z.number().int().positive(),
@@ -56,14 +73,19 @@ export const VerificationSchema = z.object({
 
 export const ArtifactSchema = z.object({
   format: z.enum(['pytorch', 'keras', 'gluon', 'onnx', 'tfjs']),
-  /** Mirrors, tried in order: absolute http(s)/file URLs, or paths relative to the manifest. */
-  urls: z.array(z.string()).min(1),
+  /**
+   * Mirrors, tried in order (at most 16): absolute http(s) URLs; in a registry on disk also file: URLs
+   * and paths relative to the manifest. A registry fetched over HTTP may name http(s) URLs only.
+   */
+  urls: z.array(ArtifactUrl).min(1).max(16),
   sha256: Sha256,
   size: z.number().int().nonnegative(),
-  /** The file name in the cache (default: the last segment of the first URL). */
-  filename: z.string().optional(),
+  /** The file name in the cache (default: the last segment of the first URL): a plain file name. */
+  filename: PlainFileName.optional(),
   /** A .tar(.gz) holding several files (a TensorFlow.js folder). */
   archive: z.boolean().optional(),
+  /** An archive's unpacked size in bytes (its files' sizes added up): unpacking stops beyond it. */
+  unpackedSize: z.number().int().nonnegative().optional(),
 });
 
 export const EntrySchema = z.object({

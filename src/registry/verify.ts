@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
-import { BUNDLED_MANIFEST } from './manifest.js';
-import { ManifestSchema, VerificationSchema, type Entry, type Verification } from './schema.js';
+import { BUNDLED_MANIFEST, parseManifest, readSmallRegularFile, readManifestFile, validManifest } from './manifest.js';
+import { VerificationSchema, type Entry, type Verification } from './schema.js';
 
 export interface VerifyOptions {
   /** A registry folder holding manifest.json (default DOCONV_ZOO_REGISTRY when it is a folder, else the bundled one). */
@@ -23,7 +23,7 @@ export interface VerifyResult {
 function registryFolder(registry: string | undefined): string {
   const r = registry ?? process.env.DOCONV_ZOO_REGISTRY;
   if (r === undefined || r === '') return dirname(BUNDLED_MANIFEST);
-  if (/^https?:\/\//.test(r)) throw new DoconvError('BAD_ARGUMENT', 'registry verify edits a manifest: --registry must be a local folder, not a URL', { file: r });
+  if (/^https?:\/\//i.test(r)) throw new DoconvError('BAD_ARGUMENT', 'registry verify edits a manifest: --registry must be a local folder, not a URL', { file: r });
   const dir = resolve(r);
   if (!existsSync(join(dir, 'manifest.json'))) throw new DoconvError('FILE_NOT_FOUND', 'no manifest.json in the registry folder', { file: dir });
   return dir;
@@ -32,10 +32,10 @@ function registryFolder(registry: string | undefined): string {
 /** Reads a verification record (as `eval` writes it, or its --json output with a `record` field). */
 export function readRecord(file: string): Verification {
   if (!existsSync(file)) throw new DoconvError('FILE_NOT_FOUND', 'no such record', { file });
-  if (statSync(file).size > 1 << 20) throw new DoconvError('BAD_ARGUMENT', 'a verification record is a small JSON file; this one is over 1 MiB', { file });
+  const text = readSmallRegularFile(file, 1 << 20, 'a verification record (a small JSON file)');
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
     throw new DoconvError('BAD_ARGUMENT', `not JSON: ${(err as Error).message}`, { file });
   }
@@ -57,7 +57,7 @@ export function addVerification(name: string, recordFile: string, options: Verif
   const record = readRecord(recordFile);
   const dir = registryFolder(options.registry);
   const manifestPath = join(dir, 'manifest.json');
-  const manifest = ManifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')));
+  const manifest = parseManifest(readManifestFile(manifestPath), manifestPath);
   const entry = manifest.entries.find((e) => e.name === name);
   if (entry === undefined) throw new DoconvError('BAD_ARGUMENT', `no entry '${name}' in the registry`, { file: manifestPath });
   const hashes = entry.artifacts.map((a) => a.sha256);
@@ -70,7 +70,7 @@ export function addVerification(name: string, recordFile: string, options: Verif
   const same = (v: Verification) => v.modelSha256 === record.modelSha256 && v.datasetFingerprint === record.datasetFingerprint && v.backend === record.backend && v.device === record.device;
   const before = entry.accuracy.verified.length;
   entry.accuracy.verified = [...entry.accuracy.verified.filter((v) => !same(v)), record];
-  const valid = ManifestSchema.parse(manifest);
+  const valid = validManifest(manifest, manifestPath);
   writeFileAtomic(manifestPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(valid, null, 1)}\n`)));
   return { manifest: manifestPath, entry, record, replaced: entry.accuracy.verified.length === before };
 }
