@@ -1,15 +1,21 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DoconvError } from '../errors.js';
+import { fsError, readRegularFile } from './regular-file.js';
 
 /** Image files torchvision's ImageFolder accepts (IMG_EXTENSIONS), compared in lower case. */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp']);
 /** Label files of the flat ILSVRC2012 validation folder, looked for in it and its parent. */
 const LABEL_FILES = ['LOC_val_solution.csv', 'val.txt', 'imagenet_2012_validation_synset_labels.txt', 'ILSVRC2012_validation_ground_truth.txt'];
 const SYNSET_FILES = ['LOC_synset_mapping.txt', 'synsets.txt', 'synset_words.txt', 'imagenet_lsvrc_2015_synsets.txt'];
-const MAX_LABEL_FILE = 64 * 2 ** 20;
+/** Label and synset files are read whole: regular files of at most this many bytes. */
+export const MAX_LABEL_FILE = 64 * 2 ** 20;
+/** Folders below a class folder the walk goes into (torchvision has no limit; a real tree has a few). */
+export const MAX_WALK_DEPTH = 64;
+/** Files and folders the walk of all class folders may meet (ImageNet's training set has 1.28 million). */
+export const MAX_WALK_ENTRIES = 4_000_000;
 const WNID = /^n\d{8}$/;
 
 export interface FileSample {
@@ -47,34 +53,110 @@ export interface OpenDatasetOptions {
   synsets?: string;
   /** The network's class count, to check that class folders or label ids fit it. */
   numClasses?: number;
+  /** Bound of the folder walk: files and folders met in all class folders (default MAX_WALK_ENTRIES). */
+  maxEntries?: number;
+  /** Bound of the folder walk: folders below a class folder (default MAX_WALK_DEPTH). */
+  maxDepth?: number;
 }
 
+/** A label or synset file's text: a regular file of at most MAX_LABEL_FILE bytes (never a FIFO or /dev/zero). */
 function readText(file: string): string {
-  const size = statSync(file).size;
-  if (size > MAX_LABEL_FILE) throw new DoconvError('BAD_ARGUMENT', `label file of ${size} bytes is larger than the ${MAX_LABEL_FILE} allowed`, { file });
-  return readFileSync(file, 'utf8');
+  return Buffer.from(readRegularFile(file, MAX_LABEL_FILE)).toString('utf8');
 }
 
 function isImage(name: string): boolean {
   return IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
 }
 
-/**
- * Files under `dir`, recursively, sorted as os.walk + sorted() visit them (torchvision's make_dataset),
- * following links to folders but never into a folder twice (a link loop would not end).
- */
-function walkImages(dir: string, out: string[] = [], seen = new Set<string>()): string[] {
-  const real = realpathSync(dir);
-  if (seen.has(real)) return out;
-  seen.add(real);
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    const isDir = e.isDirectory() || (e.isSymbolicLink() && statSync(p, { throwIfNoEntry: false })?.isDirectory() === true);
-    if (isDir) walkImages(p, out, seen);
-    else if (isImage(e.name)) out.push(p);
+/** A folder's entries, or a DoconvError naming the folder (an unreadable folder is bad input, not a crash). */
+function listFolder(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    throw fsError(err, dir, 'cannot read this folder');
   }
-  return out;
+}
+
+/** stat() of a path, following links; undefined where it fails (a broken link or a loop, as os.walk treats them). */
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an entry is a folder, following links (os.scandir's is_dir(), which os.walk and find_classes use). */
+function isFolder(dir: string, e: Dirent): boolean {
+  if (e.isDirectory()) return true;
+  return e.isSymbolicLink() && statOrUndefined(join(dir, e.name))?.isDirectory() === true;
+}
+
+const folderId = (s: Stats) => `${s.dev}:${s.ino}`;
+
+/** The real folders that hold `dir` (itself and every ancestor up to /): a link to one of them is a cycle. */
+function enclosingFolders(dir: string): Set<string> {
+  const ids = new Set<string>();
+  let at: string;
+  try {
+    at = realpathSync(dir);
+  } catch (err) {
+    throw fsError(err, dir, 'cannot read this folder');
+  }
+  for (;;) {
+    const s = statOrUndefined(at);
+    if (s !== undefined) ids.add(folderId(s));
+    const up = dirname(at);
+    if (up === at) return ids;
+    at = up;
+  }
+}
+
+/** What the walk of all class folders may still do (shared, so that the bound is on the whole dataset). */
+interface WalkBudget {
+  entries: number;
+  readonly maxEntries: number;
+  readonly maxDepth: number;
+}
+
+/**
+ * Image files under the class folder `dir`, in torchvision's make_dataset order (sorted(os.walk(dir,
+ * followlinks=True)), then each folder's sorted file names). Links are followed as there, but each
+ * real folder (device and inode) is entered once, and a link to the class folder or one holding it
+ * (up to /) is a cycle and not entered: Python's os.walk would loop on those forever. The walk is
+ * bounded by depth and by the number of entries met; an unreadable folder is an error naming it.
+ */
+function walkImages(dir: string, budget: WalkBudget, enclosing: Set<string>): string[] {
+  const seen = new Set(enclosing);
+  const start = statOrUndefined(dir);
+  if (start !== undefined) seen.add(folderId(start));
+  const folders: { path: string; files: string[] }[] = [];
+  const stack: { path: string; depth: number }[] = [{ path: dir, depth: 0 }];
+  while (stack.length > 0) {
+    const { path, depth } = stack.pop()!;
+    if (depth > budget.maxDepth) throw new DoconvError('LIMIT_EXCEEDED', `the class folder's tree is deeper than ${budget.maxDepth} folders`, { file: path });
+    const entries = listFolder(path);
+    budget.entries += entries.length;
+    if (budget.entries > budget.maxEntries) throw new DoconvError('LIMIT_EXCEEDED', `the class folders hold more than ${budget.maxEntries} files and folders (a link to a large tree?); the walk stopped here`, { file: path });
+    const files: string[] = [];
+    const below: string[] = [];
+    for (const e of entries) {
+      if (!isFolder(path, e)) {
+        if (isImage(e.name)) files.push(e.name);
+        continue;
+      }
+      const child = join(path, e.name);
+      const s = statOrUndefined(child);
+      if (s === undefined || seen.has(folderId(s))) continue;
+      seen.add(folderId(s));
+      below.push(child);
+    }
+    folders.push({ path, files: files.sort(byCodePoint) });
+    // reversed onto the stack: folders are entered in name order, so which of two paths to one folder wins is stable
+    for (const child of below.sort(byCodePoint).reverse()) stack.push({ path: child, depth: depth + 1 });
+  }
+  folders.sort((a, b) => byCodePoint(a.path, b.path));
+  return folders.flatMap((f) => f.files.map((name) => join(f.path, name)));
 }
 
 function byCodePoint(a: string, b: string): number {
@@ -122,10 +204,12 @@ function imageFolder(root: string, classDirs: string[], options: OpenDatasetOpti
     index = new Map(classDirs.map((d, i) => [d, i]));
   }
   const samples: FileSample[] = [];
+  const budget: WalkBudget = { entries: 0, maxEntries: options.maxEntries ?? MAX_WALK_ENTRIES, maxDepth: options.maxDepth ?? MAX_WALK_DEPTH };
+  const rootAndAbove = enclosingFolders(root);
   for (const d of classDirs) {
     const label = index.get(d);
     if (label === undefined) throw new DoconvError('BAD_ARGUMENT', `class folder '${d}' is not in the synset list`, { file: join(root, d) });
-    for (const f of walkImages(join(root, d))) samples.push({ file: relative(root, f), label });
+    for (const f of walkImages(join(root, d), budget, rootAndAbove)) samples.push({ file: relative(root, f), label });
   }
   if (samples.length === 0) throw new DoconvError('BAD_ARGUMENT', 'no images in the class folders', { file: root });
   return { kind: 'images', root, layout: 'image-folder', description: `ImageFolder, ${classDirs.length} classes`, samples };
@@ -230,11 +314,19 @@ function mnist(): TensorDataset {
 export function openDataset(data: string, options: OpenDatasetOptions = {}): Dataset {
   if (data === 'mnist') return mnist();
   const root = resolve(data);
-  if (!existsSync(root)) throw new DoconvError('FILE_NOT_FOUND', 'no such dataset folder', { file: data });
-  if (!statSync(root).isDirectory()) throw new DoconvError('BAD_ARGUMENT', "--data takes a folder (or 'mnist')", { file: data });
-  const entries = readdirSync(root, { withFileTypes: true });
-  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort(byCodePoint);
-  const images = entries.filter((e) => !e.isDirectory() && isImage(e.name)).map((e) => join(root, e.name)).sort(byCodePoint);
+  let stats: Stats | undefined;
+  try {
+    stats = statSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    throw fsError(err, data, 'cannot read this folder');
+  }
+  if (stats === undefined) throw new DoconvError('FILE_NOT_FOUND', 'no such dataset folder', { file: data });
+  if (!stats.isDirectory()) throw new DoconvError('BAD_ARGUMENT', "--data takes a folder (or 'mnist')", { file: data });
+  const entries = listFolder(root);
+  // Links to folders are class folders too (torchvision's find_classes: entry.is_dir() follows them).
+  const folder = new Map(entries.map((e) => [e.name, isFolder(root, e)]));
+  const dirs = entries.filter((e) => folder.get(e.name)).map((e) => e.name).sort(byCodePoint);
+  const images = entries.filter((e) => !folder.get(e.name) && isImage(e.name)).map((e) => join(root, e.name)).sort(byCodePoint);
   if (images.length > 0) return flatFolder(root, images, options);
   if (dirs.length > 0) return imageFolder(root, dirs, options);
   throw new DoconvError('BAD_ARGUMENT', 'no images and no class folders', { file: data });

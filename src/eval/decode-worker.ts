@@ -1,10 +1,13 @@
 // A decoding thread of the eval pipeline: reads an image file, decodes it, resizes and crops it
 // as torchvision does, normalises it, and hands back the float32 tensor (transferred, not copied).
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+// It takes one image at a time (the pool sends the next when this one is answered), so the pool's
+// per-image clock measures this image's work alone.
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { DoconvError } from '../errors.js';
 import { createDecoder, type DecoderName } from './decode.js';
 import { preprocessInto, type PreprocessSpec, type ResizeScratch } from './preprocess.js';
+import { readRegularFile } from './regular-file.js';
 
 export interface DecodeWorkerData {
   root: string;
@@ -12,6 +15,8 @@ export interface DecodeWorkerData {
   spec: PreprocessSpec;
   maxFileBytes: number;
   maxPixels: number;
+  /** Seconds one image may take; sharp stops itself after it (rounded up to whole seconds). */
+  seconds: number;
 }
 
 export interface DecodeTask {
@@ -23,40 +28,26 @@ export type DecodeReply = { id: number; data: Float32Array } | { id: number; err
 
 const config = workerData as DecodeWorkerData;
 
-const decode = await createDecoder(config.decoder, { maxPixels: config.maxPixels });
+const decode = await createDecoder(config.decoder, { maxPixels: config.maxPixels, seconds: config.seconds });
 const values = config.spec.crop * config.spec.crop * config.spec.channels;
-
-/** The file's bytes, refused beyond maxFileBytes (read synchronously: this thread has nothing else to do). */
-function readBounded(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
-  try {
-    const { size } = fstatSync(fd);
-    if (size > config.maxFileBytes) throw new Error(`file of ${size} bytes is larger than the ${config.maxFileBytes} allowed`);
-    if (size === 0) throw new Error('empty file');
-    const buf = new Uint8Array(size);
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, buf, done, size - done, done);
-      if (n <= 0) throw new Error(`read ${done} of ${size} bytes`);
-      done += n;
-    }
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const scratch: ResizeScratch = {};
+
+/** Why an image failed, in one line (the file is named by the caller, so a DoconvError's reason alone). */
+function reasonOf(err: unknown): string {
+  const text = err instanceof DoconvError ? err.reason : err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}
 
 parentPort!.on('message', (task: DecodeTask) => {
   void (async () => {
     try {
-      const image = await decode(readBounded(join(config.root, task.file)));
+      // Regular files only, never more than maxFileBytes: a FIFO or a device is refused unopened.
+      const image = await decode(readRegularFile(join(config.root, task.file), config.maxFileBytes));
       const out = new Float32Array(values);
       preprocessInto(image, config.spec, out, 0, scratch);
       parentPort!.postMessage({ id: task.id, data: out } satisfies DecodeReply, [out.buffer]);
     } catch (err) {
-      parentPort!.postMessage({ id: task.id, error: (err as Error).message.split('\n')[0] ?? String(err) } satisfies DecodeReply);
+      parentPort!.postMessage({ id: task.id, error: reasonOf(err) } satisfies DecodeReply);
     }
   })();
 });

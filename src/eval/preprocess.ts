@@ -56,18 +56,23 @@ interface Coefficients {
   taps: Int32Array;
 }
 
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter over [0, inSize). */
-function coefficients(inSize: number, outSize: number): Coefficients {
+/**
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter over [0, inSize), for
+ * the `count` output pixels from `from` on (those the crop keeps; index 0 of the result is `from`).
+ * Only the kept range is computed: the resized size of a thin image can be enormous (a 1x100000
+ * image resized to 4096 is 4096 x 409,600,000), its crop never is.
+ */
+function coefficients(inSize: number, outSize: number, from: number, count: number): Coefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = 1 * filterScale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const taps = new Int32Array(outSize * ksize);
+  const bounds = new Int32Array(count * 2);
+  const taps = new Int32Array(count * ksize);
   const weights = new Float64Array(ksize);
   const ss = 1 / filterScale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
+  for (let i = 0; i < count; i++) {
+    const center = (from + i + 0.5) * scale;
     let xmin = Math.trunc(center - support + 0.5);
     if (xmin < 0) xmin = 0;
     let xmax = Math.trunc(center + support + 0.5);
@@ -82,10 +87,10 @@ function coefficients(inSize: number, outSize: number): Coefficients {
     }
     for (let x = 0; x < xmax; x++) {
       const k = ww !== 0 ? weights[x]! / ww : weights[x]!;
-      taps[xx * ksize + x] = k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
+      taps[i * ksize + x] = k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
     }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
+    bounds[i * 2] = xmin;
+    bounds[i * 2 + 1] = xmax;
   }
   return { ksize, bounds, taps };
 }
@@ -121,20 +126,21 @@ export function resizeAndCrop(image: RawImage, shorter: number, crop: number, sc
   const [top, left] = cropOffsets(outW, outH, crop);
   const needH = outW !== width;
   const needV = outH !== height;
-  const h = coefficients(width, outW);
-  const v = coefficients(height, outH);
+  // Coefficients of the kept columns and rows only (index 0 is column `left`, row `top`).
+  const h = coefficients(width, outW, left, crop);
+  const v = coefficients(height, outH, top, crop);
   // Rows of the source the kept output rows read (Pillow reads ybox_first..ybox_last of all rows,
   // but a row outside the kept ones only feeds output rows that the crop drops).
-  const rowFirst = needV ? v.bounds[top * 2]! : top;
-  const rowLast = needV ? v.bounds[(top + crop - 1) * 2]! + v.bounds[(top + crop - 1) * 2 + 1]! : top + crop;
+  const rowFirst = needV ? v.bounds[0]! : top;
+  const rowLast = needV ? v.bounds[(crop - 1) * 2]! + v.bounds[(crop - 1) * 2 + 1]! : top + crop;
   const tempRows = rowLast - rowFirst;
   // Horizontal pass over the rows needed, only for the kept columns.
   const temp = take(scratch, 'temp', tempRows * crop * c);
-  if (needH) horizontalPass(data, width, c, rowFirst, tempRows, left, crop, h, temp);
+  if (needH) horizontalPass(data, width, c, rowFirst, tempRows, crop, h, temp);
   else for (let y = 0; y < tempRows; y++) temp.set(data.subarray(((y + rowFirst) * width + left) * c, ((y + rowFirst) * width + left + crop) * c), y * crop * c);
   if (!needV) return { width: crop, height: crop, channels: c, data: temp };
   const out = take(scratch, 'out', crop * crop * c);
-  verticalPass(temp, crop * c, rowFirst, top, crop, v, out);
+  verticalPass(temp, crop * c, rowFirst, crop, v, out);
   return { width: crop, height: crop, channels: c, data: out };
 }
 
@@ -162,9 +168,9 @@ function fourTaps(co: Coefficients, from: number, count: number): FourTaps | und
   return { first, k0: ks[0], k1: ks[1], k2: ks[2], k3: ks[3] };
 }
 
-/** Pillow's horizontal pass for the kept columns of rows rowFirst.. (8-bit rounding after it). */
-function horizontalPass(data: Uint8Array, width: number, c: number, rowFirst: number, rows: number, left: number, crop: number, co: Coefficients, temp: Uint8Array): void {
-  const four = c === 3 ? fourTaps(co, left, crop) : undefined;
+/** Pillow's horizontal pass for the kept columns (`co` holds theirs) of rows rowFirst.. (8-bit rounding after it). */
+function horizontalPass(data: Uint8Array, width: number, c: number, rowFirst: number, rows: number, crop: number, co: Coefficients, temp: Uint8Array): void {
+  const four = c === 3 ? fourTaps(co, 0, crop) : undefined;
   for (let y = 0; y < rows; y++) {
     const src = (y + rowFirst) * width * c;
     const lastPixel = src + (width - 1) * c;
@@ -188,10 +194,9 @@ function horizontalPass(data: Uint8Array, width: number, c: number, rowFirst: nu
       continue;
     }
     for (let xo = 0; xo < crop; xo++) {
-      const xx = xo + left;
-      const n = co.bounds[xx * 2 + 1]!;
-      const kb = xx * co.ksize;
-      const p = src + co.bounds[xx * 2]! * c;
+      const n = co.bounds[xo * 2 + 1]!;
+      const kb = xo * co.ksize;
+      const p = src + co.bounds[xo * 2]! * c;
       for (let ch = 0; ch < c; ch++) {
         let acc = HALF;
         for (let x = 0, q = p + ch; x < n; x++, q += c) acc = (acc + data[q]! * co.taps[kb + x]!) | 0;
@@ -201,9 +206,9 @@ function horizontalPass(data: Uint8Array, width: number, c: number, rowFirst: nu
   }
 }
 
-/** Pillow's vertical pass for the kept rows (top..top+crop) over the horizontal pass's rows. */
-function verticalPass(temp: Uint8Array, rowLen: number, rowFirst: number, top: number, crop: number, co: Coefficients, out: Uint8Array): void {
-  const four = fourTaps(co, top, crop);
+/** Pillow's vertical pass for the kept rows (`co` holds theirs) over the horizontal pass's rows. */
+function verticalPass(temp: Uint8Array, rowLen: number, rowFirst: number, crop: number, co: Coefficients, out: Uint8Array): void {
+  const four = fourTaps(co, 0, crop);
   if (four !== undefined) {
     const { first, k0, k1, k2, k3 } = four;
     const lastRow = temp.length / rowLen - 1;
@@ -224,10 +229,9 @@ function verticalPass(temp: Uint8Array, rowLen: number, rowFirst: number, top: n
   }
   const acc = new Int32Array(rowLen);
   for (let yo = 0; yo < crop; yo++) {
-    const yy = yo + top;
-    const ymin = co.bounds[yy * 2]! - rowFirst;
-    const n = co.bounds[yy * 2 + 1]!;
-    const kb = yy * co.ksize;
+    const ymin = co.bounds[yo * 2]! - rowFirst;
+    const n = co.bounds[yo * 2 + 1]!;
+    const kb = yo * co.ksize;
     acc.fill(HALF);
     // Row by row: sequential reads, one multiply-add per byte (sums stay below 2^31: 255 * 2^22 + 2^21).
     for (let y = 0; y < n; y++) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DoconvError } from '../errors.js';
+import { DoconvError, type ErrorLocation } from '../errors.js';
 import { DecodePool, defaultDecodeThreads } from '../eval/decode-pool.js';
 import { defaultDecoderName, DEFAULT_LIMITS, type DecoderName } from '../eval/decode.js';
 import { fingerprint, openDataset, spreadIndices, type Dataset } from '../eval/datasets.js';
@@ -39,6 +39,8 @@ export interface EvalOptions {
   preprocessing?: Partial<Omit<PreprocessSpec, 'layout' | 'channels'>>;
   /** Keep each sample's top-1 class (result.predictions). */
   keepPredictions?: boolean;
+  /** Seconds one image may take to read, decode and preprocess before it is counted as failed (default 30). */
+  imageTimeoutSeconds?: number;
   onProgress?: (progress: EvalProgress) => void;
 }
 
@@ -109,18 +111,103 @@ function channelsOf(model: Model, layout: 'NCHW' | 'NHWC', entry: Entry | undefi
   return typeof c === 'number' ? c : (entry?.input.channels ?? 3);
 }
 
-function preprocessingFor(model: Model, entry: Entry | undefined, options: EvalOptions): PreprocessSpec & { source: string } {
-  const layout = layoutOf(model);
+/** Bounds of preprocessing sizes, wherever they come from (a model's metadata, a zoo entry, the flags). */
+export const MIN_CROP = 8;
+export const MAX_SIZE = 4096;
+/** Decoded float32 tensors of one batch may take at most this many bytes (and as many again wait in flight). */
+export const PIPELINE_BYTES = 512 * 2 ** 20;
+const DEFAULT_BATCH = 16;
+
+type SpecKey = 'resize' | 'crop' | 'mean' | 'std' | 'layout';
+/** Where a preprocessing value came from, to name it when it is refused. */
+type Origin = (key: SpecKey) => { where: ErrorLocation; prefix: string };
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return `'${value.slice(0, 40)}'`;
+  return (JSON.stringify(value) ?? String(value)).slice(0, 40);
+}
+
+function refuse(origin: Origin, key: SpecKey, reason: string): DoconvError {
+  const { where, prefix } = origin(key);
+  return new DoconvError('LIMIT_EXCEEDED', `${prefix}${reason}`, where);
+}
+
+function checkedSize(value: unknown, key: 'resize' | 'crop', origin: Origin): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_CROP || value > MAX_SIZE)
+    throw refuse(origin, key, `${shown(value)} is not a whole number in ${MIN_CROP}..${MAX_SIZE} (the ${key === 'crop' ? 'centre crop' : 'shorter side after resizing'}, in pixels)`);
+  return value;
+}
+
+function checkedTriple(value: unknown, key: 'mean' | 'std', origin: Origin): number[] {
+  const ok = Array.isArray(value) && value.length >= 1 && value.length <= 4 && value.every((x) => typeof x === 'number' && Number.isFinite(x) && (key === 'mean' || x !== 0));
+  if (!ok) throw refuse(origin, key, `${shown(value)} is not a list of 1 to 4 finite numbers${key === 'std' ? ', none zero' : ''}`);
+  return value as number[];
+}
+
+/** The preprocessing values present in `raw` (metadata, an entry, the flags), each checked against its bound. */
+function checkedPreprocessing(raw: unknown, origin: Origin): Partial<Pick<PreprocessSpec, SpecKey>> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    const { where } = origin('crop');
+    throw new DoconvError('LIMIT_EXCEEDED', `${shown(raw)} is not an object of preprocessing values`, { ...where, key: where.key?.replace(/\.crop$/, '') });
+  }
+  const r = raw as Record<string, unknown>;
+  const out: Partial<Pick<PreprocessSpec, SpecKey>> = {};
+  if (r.resize !== undefined) out.resize = checkedSize(r.resize, 'resize', origin);
+  if (r.crop !== undefined) out.crop = checkedSize(r.crop, 'crop', origin);
+  if (r.mean !== undefined) out.mean = checkedTriple(r.mean, 'mean', origin);
+  if (r.std !== undefined) out.std = checkedTriple(r.std, 'std', origin);
+  if (r.layout !== undefined) {
+    if (r.layout !== 'NCHW' && r.layout !== 'NHWC') throw refuse(origin, 'layout', `${shown(r.layout)} is not 'NCHW' or 'NHWC'`);
+    out.layout = r.layout;
+  }
+  return out;
+}
+
+const fromModel = (file: string): Origin => (key) => ({ where: { file, key: `preprocessing.${key}` }, prefix: '' });
+const fromEntry = (entry: Entry): Origin => (key) => ({ where: { file: `zoo entry ${entry.name}`, key: `input.${key}` }, prefix: '' });
+const fromFlags: Origin = (key) => ({ where: {}, prefix: `--${key}: ` });
+
+/** The network's fixed input height and width, where it declares them. */
+function fixedInputSize(model: Model, layout: 'NCHW' | 'NHWC'): [number, number] | undefined {
+  const [h, w] = layout === 'NCHW' ? [model.inputShape[2], model.inputShape[3]] : [model.inputShape[1], model.inputShape[2]];
+  return typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? [h, w] : undefined;
+}
+
+/**
+ * The preprocessing: the zoo entry's, else the model's metadata, else ImageNet's, with the flags
+ * over it. Every value is bounded (sizes MIN_CROP..MAX_SIZE, 1 to 4 finite means and non-zero stds)
+ * and a refusal names where it came from: a model's metadata is as hostile as its weights.
+ */
+function preprocessingFor(modelRef: string, model: Model, entry: Entry | undefined, options: EvalOptions): PreprocessSpec & { source: string } {
+  const meta = model.preprocessing !== undefined ? checkedPreprocessing(model.preprocessing, fromModel(modelRef)) : undefined;
+  const layout = model.backend === 'tfjs' ? 'NHWC' : (meta?.layout ?? layoutOf(model));
   const channels = channelsOf(model, layout, entry);
-  const base = entry
-    ? { resize: entry.input.resize, crop: entry.input.crop, mean: entry.input.mean, std: entry.input.std, source: `zoo entry ${entry.name}` }
-    : model.preprocessing
-      ? { resize: model.preprocessing.resize, crop: model.preprocessing.crop, mean: model.preprocessing.mean, std: model.preprocessing.std, source: 'model metadata' }
-      : { ...IMAGENET_DEFAULT, source: 'ImageNet default (the model carries no preprocessing)' };
-  const o = options.preprocessing ?? {};
-  const spec = { ...base, ...o, layout, channels, source: Object.keys(o).length > 0 ? `${base.source}, overridden` : base.source };
-  if (!(spec.crop > 0 && spec.resize >= spec.crop)) throw new DoconvError('BAD_ARGUMENT', `resize ${spec.resize} and crop ${spec.crop}: the crop must be positive and no larger than the resize`);
+  const [base, origin]: [Omit<PreprocessSpec, 'layout' | 'channels'> & { source: string }, Origin] = entry
+    ? [{ ...IMAGENET_DEFAULT, ...checkedPreprocessing(entry.input, fromEntry(entry)), source: `zoo entry ${entry.name}` }, fromEntry(entry)]
+    : meta
+      ? [{ ...IMAGENET_DEFAULT, ...meta, source: 'model metadata' }, fromModel(modelRef)]
+      : [{ ...IMAGENET_DEFAULT, source: 'ImageNet default (the model carries no preprocessing)' }, fromFlags];
+  const o = checkedPreprocessing(options.preprocessing ?? {}, fromFlags);
+  const originOf = (key: SpecKey) => (o[key] !== undefined ? fromFlags : origin);
+  const spec = { resize: base.resize, crop: base.crop, mean: base.mean, std: base.std, ...o, layout, channels, source: Object.keys(o).length > 0 ? `${base.source}, overridden` : base.source };
+  if (spec.resize < spec.crop) throw refuse(originOf('resize'), 'resize', `resize ${spec.resize} is smaller than the crop ${spec.crop}`);
+  const fixed = fixedInputSize(model, layout);
+  if (fixed !== undefined && (fixed[0] !== spec.crop || fixed[1] !== spec.crop))
+    throw refuse(originOf('crop'), 'crop', `crop ${spec.crop}, but the model takes ${fixed[0]}x${fixed[1]} input`);
   return spec;
+}
+
+/** The batch size: the one asked for within the pipeline budget, or the default shrunk to fit it. */
+function batchFor(spec: PreprocessSpec, asked: number | undefined): number {
+  const bytes = spec.crop * spec.crop * spec.channels * 4;
+  const most = Math.max(1, Math.floor(PIPELINE_BYTES / bytes));
+  if (asked === undefined) return Math.min(DEFAULT_BATCH, most);
+  if (asked > most)
+    throw new DoconvError(
+      'LIMIT_EXCEEDED',
+      `--batch: a batch of ${asked} images of ${spec.channels}x${spec.crop}x${spec.crop} is ${Math.ceil((asked * bytes) / 2 ** 20)} MiB of float32, over the ${PIPELINE_BYTES / 2 ** 20} MiB pipeline budget; use --batch at most ${most}`,
+    );
+  return asked;
 }
 
 function argmax(logits: Float32Array, offset: number, classes: number): number {
@@ -185,7 +272,7 @@ interface SampleSource {
 async function sampleSource(dataset: Dataset, spec: PreprocessSpec, selection: Selection, options: EvalOptions): Promise<SampleSource> {
   if (dataset.kind === 'images') {
     const decoder = options.decoder ?? (await defaultDecoderName());
-    const pool = await DecodePool.start(options.decodeThreads ?? defaultDecodeThreads(), { root: dataset.root, decoder, spec, maxFileBytes: MAX_IMAGE_FILE, maxPixels: DEFAULT_LIMITS.maxPixels });
+    const pool = await DecodePool.start(options.decodeThreads ?? defaultDecodeThreads(), { root: dataset.root, decoder, spec, maxFileBytes: MAX_IMAGE_FILE, maxPixels: DEFAULT_LIMITS.maxPixels, seconds: options.imageTimeoutSeconds ?? DEFAULT_LIMITS.seconds });
     return { fetch: (k) => pool.decode(selection.ids[k]!), decoder, pool };
   }
   if (spec.crop !== dataset.height || spec.channels !== 1)
@@ -224,7 +311,9 @@ async function runBatches(model: Model, spec: PreprocessSpec, selection: Selecti
   const per = spec.crop * spec.crop * spec.channels;
   const shape = (rows: number) => (spec.layout === 'NCHW' ? [rows, spec.channels, spec.crop, spec.crop] : [rows, spec.crop, spec.crop, spec.channels]);
   const futures: Promise<Float32Array | Error>[] = [];
-  const ahead = batchSize * 3 + (options.decodeThreads ?? defaultDecodeThreads()) * 2;
+  // Fetched ahead: three batches and two per thread, as far as the pipeline budget allows.
+  const threads = options.decodeThreads ?? defaultDecodeThreads();
+  const ahead = Math.max(threads, Math.min(batchSize * 3 + threads * 2, Math.floor(PIPELINE_BYTES / (per * 4)) - batchSize));
   const schedule = (upTo: number) => {
     for (let k = futures.length; k < Math.min(upTo, n); k++) futures.push(source.fetch(k).catch((e: Error) => e));
   };
@@ -277,9 +366,11 @@ async function runBatches(model: Model, spec: PreprocessSpec, selection: Selecti
  * threads while the network runs on the previous batch.
  */
 export async function evaluate(modelRef: string, options: EvalOptions): Promise<EvalResult> {
-  const batchSize = options.batchSize ?? 16;
-  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new DoconvError('BAD_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
+  if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new DoconvError('BAD_ARGUMENT', `batch size must be a positive integer, got ${options.batchSize}`);
+  const seconds = options.imageTimeoutSeconds;
+  if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0 && seconds <= 3600)) throw new DoconvError('BAD_ARGUMENT', `the per-image time limit must be in (0, 3600] seconds, got ${seconds}`);
   if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) throw new DoconvError('BAD_ARGUMENT', `--limit must be a positive integer, got ${options.limit}`);
+  checkedPreprocessing(options.preprocessing ?? {}, fromFlags); // before the model is built at the flags' crop
   const entry = await entryFor(modelRef, options);
   const dataset = openDataset(options.data, { ...(options.labels ? { labels: options.labels } : {}), ...(options.synsets ? { synsets: options.synsets } : {}), ...(entry ? { numClasses: entry.architecture.numClasses } : {}) });
   const backend = options.backend ?? 'onnx';
@@ -287,7 +378,8 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
   const model = await loadForEval(modelRef, options, entry, dataset);
   let pool: DecodePool | undefined;
   try {
-    const spec = preprocessingFor(model, entry, options);
+    const spec = preprocessingFor(modelRef, model, entry, options);
+    const batchSize = batchFor(spec, options.batchSize);
     const modelSha256 = (entry ? sourceArtifact(entry)?.sha256 : undefined) ?? model.metadata.source_sha256 ?? sha256File(modelRef);
     const selection = select(dataset, options.limit);
     const source = await sampleSource(dataset, spec, selection, options);

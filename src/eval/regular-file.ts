@@ -1,0 +1,62 @@
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { DoconvError } from '../errors.js';
+
+/** What a path that is not a regular file is, in words ('a FIFO', 'a character device', ...). */
+export function kindOf(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isDirectory()) return 'a folder';
+  return 'not a file';
+}
+
+/** An errno failure of a file-system call on `file` as a DoconvError naming the file. */
+export function fsError(err: unknown, file: string, what: string): DoconvError {
+  if (err instanceof DoconvError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return new DoconvError('FILE_NOT_FOUND', 'no such file or folder', { file });
+  return new DoconvError('BAD_ARGUMENT', `${what}: ${e.code ?? 'error'} (${(e.message ?? String(err)).split('\n')[0]})`, { file });
+}
+
+/**
+ * The bytes of a regular file of at most `maxBytes`. Whatever else the path names (a FIFO that
+ * would block the open, a device that never ends, a socket, a folder) is refused from its stat
+ * before it is opened; the open itself does not block (O_NONBLOCK) and the opened file is checked
+ * again, so a path swapped for a FIFO in between is refused too. Never more than the size the
+ * open file reports is read.
+ */
+export function readRegularFile(file: string, maxBytes: number): Uint8Array {
+  let stats: Stats | undefined;
+  try {
+    stats = statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    throw fsError(err, file, 'cannot read this file');
+  }
+  if (stats === undefined) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file });
+  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(stats)})`, { file });
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw fsError(err, file, 'cannot open this file');
+  }
+  try {
+    const opened = fstatSync(fd);
+    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(opened)})`, { file });
+    if (opened.size > maxBytes) throw new DoconvError('LIMIT_EXCEEDED', `file of ${opened.size} bytes is larger than the ${maxBytes} allowed`, { file });
+    if (opened.size === 0) throw new DoconvError('FILE_EMPTY', 'empty file', { file });
+    const buf = new Uint8Array(opened.size);
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(fd, buf, done, buf.length - done, done);
+      if (n <= 0) throw new DoconvError('TRUNCATED', `read ${done} of the ${buf.length} bytes its size says (the file shrank)`, { file, offset: done });
+      done += n;
+    }
+    return buf;
+  } catch (err) {
+    throw fsError(err, file, 'cannot read this file');
+  } finally {
+    closeSync(fd);
+  }
+}
