@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pull } from '../../src/registry/pull.js';
 import { cachePath } from '../../src/registry/cache.js';
@@ -51,6 +52,10 @@ const server = new LoopbackServer({
   endless: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     trickle(res, Buffer.alloc(256 * 1024, 0x20), 1, 40 << 20);
+  },
+  gzipbomb: (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    res.end(gzipSync(Buffer.alloc(40 << 20, 0x20)));
   },
   drip: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -188,6 +193,14 @@ describe('issue 12 item 6: an HTTP registry names http(s) artifacts only; redire
     }
   });
 
+  it('an HTTP registry with a relative http artifact URL still pulls, and --offline then finds its cached manifest', async () => {
+    const reg = httpRegistry('relative', { urls: ['../../ok/model.pth'], sha256: payloadSha, size: payload.length, filename: 'model.pth' });
+    const r = await pull(ENTRY, { registry: reg, ...fast });
+    expect(sha256Of(readFileSync(r.path))).toBe(payloadSha);
+    const again = await pull(ENTRY, { registry: reg, offline: true });
+    expect(again.fromCache).toBe(true);
+  });
+
   it('a local registry still copies local files named relative to it (only remote registries are restricted)', async () => {
     const dir = tempDir('doconv-zoo-hostile-local-');
     writeFileSync(join(dir, 'model.pth'), payload);
@@ -276,6 +289,10 @@ describe('issue 12 item 6: an HTTP registry names http(s) artifacts only; redire
 describe('issue 12 item 14: bounded manifest size and time, bounded unpacking, a minimum download rate', () => {
   it('an endless manifest body is cut at 16 MiB (LIMIT_EXCEEDED), not read into memory', async () => {
     await expectRejects(loadManifest(`${server.base}/endless/manifest.json`, false), 'LIMIT_EXCEEDED', /16 MiB/);
+  });
+
+  it('a gzip-encoded manifest is counted after decompression: 40 MiB of spaces in 40 KiB is cut at 16 MiB', async () => {
+    await expectRejects(loadManifest(`${server.base}/gzipbomb/manifest.json`, false), 'LIMIT_EXCEEDED', /16 MiB/);
   });
 
   it('a manifest sent 1 byte at a time ends at its overall deadline', async () => {
