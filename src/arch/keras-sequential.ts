@@ -14,6 +14,89 @@ export function kerasOwner(key: string): string {
   return k3 ? k3[1]! : key.split('/')[0]!;
 }
 
+/** The layer fields the graph builder reads as pairs of positive integers (an int means both). */
+const PAIR_FIELDS = ['strides', 'dilation_rate', 'pool_size', 'kernel_size'] as const;
+/** Largest input side, padding and pair value accepted from a config (a bound, not a Keras rule). */
+const MAX_SIDE = 65536;
+
+function isCount(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_SIDE;
+}
+
+/** A Keras (h, w) pair: an int or a list of two positive integers; undefined when absent. */
+function pair(c: Record<string, unknown>, field: string, name: string): [number, number] | undefined {
+  const v = c[field];
+  if (v === undefined || v === null) return undefined;
+  if (isCount(v, 1)) return [v, v];
+  if (Array.isArray(v) && v.length === 2 && isCount(v[0], 1) && isCount(v[1], 1)) return [v[0], v[1]];
+  throw new DoconvError('CORRUPT', `layer '${name}': ${field} must be a positive integer or two, got ${JSON.stringify(v).slice(0, 60)}`, { key: name });
+}
+
+/** ZeroPadding2D's padding: int, [h, w], or [[top, bottom], [left, right]], each 0..65536. */
+function zeroPadding(v: unknown, name: string): [[number, number], [number, number]] {
+  const bad = (): never => {
+    throw new DoconvError('CORRUPT', `layer '${name}': padding must be an integer, two, or two pairs of integers 0..${MAX_SIDE}, got ${JSON.stringify(v)?.slice(0, 60)}`, { key: name });
+  };
+  if (isCount(v, 0)) return [[v, v], [v, v]];
+  if (!Array.isArray(v) || v.length !== 2) return bad();
+  if (isCount(v[0], 0) && isCount(v[1], 0)) return [[v[0], v[0]], [v[1], v[1]]];
+  const [rows, cols] = v as unknown[];
+  if (Array.isArray(rows) && Array.isArray(cols) && rows.length === 2 && cols.length === 2 && [...rows, ...cols].every((x) => isCount(x, 0))) {
+    return [rows as [number, number], cols as [number, number]];
+  }
+  return bad();
+}
+
+/**
+ * Checks the shape of a Keras model config (Sequential, Functional, nested) before anything uses
+ * it: every layer an object with a string class_name and a config object with a string name, and
+ * the fields the graph builder reads well-typed (pairs of positive integers, positive groups, a
+ * numeric epsilon, an input shape of positive sides, integer paddings). Unsupported but
+ * well-formed layers pass (a checkpoint may be converted without building its graph).
+ */
+export function checkKerasModelConfig(config: unknown): void {
+  const stack: { node: unknown; depth: number; where: string }[] = [{ node: config, depth: 0, where: 'model_config' }];
+  while (stack.length > 0) {
+    const { node, depth, where } = stack.pop()!;
+    if (depth > 64) throw new DoconvError('LIMIT_EXCEEDED', 'the model config nests models more than 64 deep', { key: where });
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) {
+      if (depth === 0) return; // not a model config at all: nothing here reads it
+      throw new DoconvError('CORRUPT', `the model config's layer ${where} is ${JSON.stringify(node)?.slice(0, 40)}, not an object`, { key: where });
+    }
+    const n = node as { class_name?: unknown; config?: unknown };
+    if (depth === 0 && n.class_name === undefined) return;
+    if (typeof n.class_name !== 'string') throw new DoconvError('CORRUPT', `the model config's layer ${where} has no string class_name`, { key: where });
+    const c = n.config;
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new DoconvError('CORRUPT', `the model config's layer ${where} (${n.class_name}) has no config object`, { key: where });
+    const cfg = c as Record<string, unknown>;
+    if (depth > 0 && typeof cfg.name !== 'string') throw new DoconvError('CORRUPT', `the model config's layer ${where} (${n.class_name}) has no string name`, { key: where });
+    checkLayerFields(n.class_name, cfg, typeof cfg.name === 'string' ? cfg.name : where);
+    if (cfg.layers !== undefined) {
+      if (!Array.isArray(cfg.layers)) throw new DoconvError('CORRUPT', `the model config's layers are not a list`, { key: where });
+      cfg.layers.forEach((l: unknown, i: number) => stack.push({ node: l, depth: depth + 1, where: `${typeof cfg.name === 'string' ? cfg.name : where}.layers[${i}]` }));
+    }
+  }
+}
+
+function checkLayerFields(className: string, c: Record<string, unknown>, name: string): void {
+  for (const field of PAIR_FIELDS) pair(c, field, name);
+  if (className === 'ZeroPadding2D') zeroPadding(c.padding, name);
+  else if (c.padding !== undefined && typeof c.padding !== 'string') {
+    throw new DoconvError('CORRUPT', `layer '${name}': padding must be 'same' or 'valid', got ${JSON.stringify(c.padding)?.slice(0, 40)}`, { key: name });
+  }
+  if (c.groups !== undefined && !isCount(c.groups, 1)) throw new DoconvError('CORRUPT', `layer '${name}': groups must be a positive integer, got ${JSON.stringify(c.groups)}`, { key: name });
+  if (c.epsilon !== undefined && !(typeof c.epsilon === 'number' && Number.isFinite(c.epsilon) && c.epsilon >= 0)) {
+    throw new DoconvError('CORRUPT', `layer '${name}': epsilon must be a number >= 0, got ${JSON.stringify(c.epsilon)?.slice(0, 40)}`, { key: name });
+  }
+  for (const field of ['batch_input_shape', 'batch_shape']) {
+    const shape = c[field];
+    if (shape === undefined || shape === null) continue;
+    if (!Array.isArray(shape) || shape.slice(1).some((d) => d !== null && !isCount(d, 1))) {
+      throw new DoconvError('CORRUPT', `layer '${name}': ${field} must list positive sizes up to ${MAX_SIDE}, got ${JSON.stringify(shape).slice(0, 60)}`, { key: name });
+    }
+  }
+}
+
 /** TensorFlow 'same' padding: the total padding goes more to the bottom/right, as ONNX needs it spelled out. */
 export function tfSamePads(size: number, k: number, stride: number, dilation: number): [number, number] {
   const total = Math.max((Math.ceil(size / stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0);
@@ -49,6 +132,7 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
     if (act === 'relu') add(`${name}.relu`, { kind: 'Relu' });
     else throw new DoconvError('BAD_ARGUMENT', `layer '${name}': activation '${String(act)}' is not supported`, { key: name });
   };
+  checkKerasModelConfig(config);
   for (const l of layers) {
     const c = l.config;
     const name = c.name;
@@ -68,8 +152,8 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
         const weight = param(name, 'weight')!;
         const bias = c.use_bias === false ? undefined : param(name, 'bias', true);
         const [k0, k1] = [weight.shape[2]!, weight.shape[3]!];
-        const stride = (c.strides as number[]) ?? [1, 1];
-        const dilation = (c.dilation_rate as number[]) ?? [1, 1];
+        const stride = pair(c, 'strides', name) ?? [1, 1];
+        const dilation = pair(c, 'dilation_rate', name) ?? [1, 1];
         let pads: Pads4 = [0, 0, 0, 0];
         if (c.padding === 'same') {
           const [t, b] = tfSamePads(cur[2]!, k0, stride[0]!, dilation[0]!);
@@ -92,17 +176,7 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
         activation(name, c.activation);
         break;
       case 'ZeroPadding2D': {
-        // padding: int, [h, w], or [[top, bottom], [left, right]]
-        const p = c.padding as number | [number, number] | [[number, number], [number, number]];
-        let rows: [number, number];
-        let cols: [number, number];
-        if (typeof p === 'number') rows = cols = [p, p];
-        else if (Array.isArray(p[0])) [rows, cols] = p as [[number, number], [number, number]];
-        else {
-          const [ph, pw] = p as [number, number];
-          rows = [ph, ph];
-          cols = [pw, pw];
-        }
+        const [rows, cols] = zeroPadding(c.padding, name);
         add(name, { kind: 'Pad', pads: [rows[0], cols[0], rows[1], cols[1]] });
         break;
       }
@@ -110,8 +184,8 @@ export function buildKerasSequential(config: { class_name?: string; config?: { l
         add(name, { kind: 'Relu' });
         break;
       case 'MaxPooling2D': {
-        const k = (c.pool_size as number[]) ?? [2, 2];
-        const s = (c.strides as number[] | null) ?? k;
+        const k = pair(c, 'pool_size', name) ?? [2, 2];
+        const s = pair(c, 'strides', name) ?? k;
         let pads: Pads4 = [0, 0, 0, 0];
         if (c.padding === 'same') {
           const [t, b] = tfSamePads(cur[2]!, k[0]!, s[0]!, 1);

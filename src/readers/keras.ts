@@ -1,149 +1,125 @@
-import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { checkKerasModelConfig } from '../arch/keras-sequential.js';
 import { DoconvError } from '../errors.js';
 import type { ByteSource } from '../formats/byte-source.js';
-import { hdf5, hdf5DType, hdf5Reason, quietHdf5 } from '../formats/hdf5.js';
+import { HDF5_LIMITS, withHdf5Input, type Hdf5Input } from '../formats/hdf5.js';
 import { PyDict } from '../formats/pickle-values.js';
 import { ZipReader } from '../formats/zip.js';
-import { DTYPE_SIZE } from '../tensor/dtype.js';
-import { Tensor } from '../tensor/tensor.js';
 import type { ReadResult } from './read-result.js';
 
-type H5File = InstanceType<ReturnType<typeof hdf5>['h5']['File']>;
-type H5Group = ReturnType<H5File['get']>;
+/** The first string of a text attribute (`model_config`, `keras_version`), undefined when absent. */
+function textAttribute(f: Hdf5Input, path: string, name: string): string | undefined {
+  const value = f.stringAttribute(path, name);
+  return value === undefined ? undefined : (value[0] ?? '');
+}
 
 /**
- * Opens bytes as an HDF5 file (h5wasm's node build reads real files: a private temporary one) and
- * runs `fn` on it with the library's diagnostics captured; any failure inside the library becomes a
- * DoconvError carrying its most specific reason.
+ * A string-list attribute, joining Keras' chunks (`layer_names0`, `layer_names1`, ...) when it
+ * outgrew the object header. The attribute names are read once per object, so thousands of
+ * chunks cost linear time.
  */
-function withHdf5<T>(bytes: Uint8Array, fn: (f: H5File) => T): T {
-  const { h5 } = hdf5();
-  const tmp = join(tmpdir(), `doconv-zoo-${process.pid}-${randomBytes(6).toString('hex')}.h5`);
-  writeFileSync(tmp, bytes, { mode: 0o600 });
-  let file: H5File | undefined;
-  let failure: unknown;
-  const { value, diagnostics } = quietHdf5(() => {
-    try {
-      file = new h5.File(tmp, 'r');
-      if (file.file_id < 0n) return undefined;
-      return fn(file);
-    } catch (err) {
-      failure = err;
-      return undefined;
-    } finally {
-      try {
-        if (file !== undefined && file.file_id >= 0n) file.close();
-      } catch {
-        // closing a damaged file can fail; the temporary file goes regardless
-      }
-      rmSync(tmp, { force: true });
-    }
-  });
-  if (failure instanceof DoconvError) throw failure;
-  if (failure !== undefined || file === undefined || file.file_id < 0n) {
-    const reason = diagnostics !== '' ? hdf5Reason(diagnostics) : failure instanceof Error ? failure.message : 'cannot open the file';
-    throw new DoconvError('CORRUPT', `damaged or unsupported HDF5 file: ${reason}`, { offset: 0 });
-  }
-  return value as T;
-}
-
-function attrValue(obj: { attrs: Record<string, { value: unknown }> }, name: string): unknown {
-  return name in obj.attrs ? obj.attrs[name]!.value : undefined;
-}
-
-/** A string-list attribute, joining Keras' chunks (`layer_names0`, `layer_names1`, ...) when it outgrew the header. */
-function stringList(obj: { attrs: Record<string, { value: unknown }> }, name: string): string[] | undefined {
-  const toList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
-  const whole = attrValue(obj, name);
-  if (whole !== undefined) return toList(whole).map((s) => s.replace(/\0+$/, ''));
-  if (!(`${name}0` in obj.attrs)) return undefined;
+function stringList(f: Hdf5Input, path: string, name: string): string[] | undefined {
+  const strip = (list: string[]): string[] => list.map((s) => s.replace(/\0+$/, ''));
+  const whole = f.stringAttribute(path, name);
+  if (whole !== undefined) return strip(whole);
+  if (!f.hasAttribute(path, `${name}0`)) return undefined;
   const out: string[] = [];
-  for (let i = 0; `${name}${i}` in obj.attrs; i++) out.push(...toList(attrValue(obj, `${name}${i}`)));
-  return out.map((s) => s.replace(/\0+$/, ''));
+  for (let i = 0; f.hasAttribute(path, `${name}${i}`); i++) out.push(...f.stringAttribute(path, `${name}${i}`)!);
+  return strip(out);
 }
 
-/** Reads a dataset's bytes in its stored type (float16 included, which h5wasm's `value` refuses). */
-function readDataset(f: H5File, path: string): Tensor {
-  const { h5, module } = hdf5();
-  const d = f.get(path);
-  if (!(d instanceof h5.Dataset)) throw new DoconvError('CORRUPT', `'${path}' is not a dataset`, { key: path });
-  const meta = d.metadata;
-  const dtype = hdf5DType(meta, path);
-  const shape = (meta.shape ?? []).map(Number);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const nbytes = n * DTYPE_SIZE[dtype];
-  const out = new Uint8Array(nbytes);
-  if (nbytes > 0) {
-    const ptr = module._malloc(nbytes);
-    try {
-      module.get_dataset_data(d.file_id, d.path, null, null, null, BigInt(ptr));
-      out.set(module.HEAPU8.subarray(ptr, ptr + nbytes));
-    } catch (err) {
-      throw new DoconvError('CORRUPT', `cannot read dataset: ${(err as Error).message}`, { key: path });
-    } finally {
-      module._free(ptr);
+/** Refuses what a weight path names when it is not a dataset of this file (external links included). */
+function requireDataset(f: Hdf5Input, path: string): void {
+  const kind = f.kind(path);
+  if (kind === 'dataset') return;
+  if (kind === 'external-link') throw new DoconvError('UNSUPPORTED_FEATURE', 'an external link (to another HDF5 file) is refused', { key: path });
+  throw new DoconvError('CORRUPT', kind === 'missing' ? 'no such dataset' : `a ${kind}, not a dataset`, { key: path });
+}
+
+/** Numeric names (Keras 3 `vars/0..N`) in numeric order, others in the file's order. */
+function weightOrder(names: string[]): string[] {
+  return names.slice().sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : 0));
+}
+
+/**
+ * Every dataset under the given top-level names, depth first, each object visited once by its
+ * address: a group hard-linked into itself ends the walk instead of recursing forever, and a
+ * dataset named by many links is read once (every link then names the same Tensor).
+ */
+function readAllDatasets(f: Hdf5Input, tops: string[], root: PyDict): void {
+  const visited = new Set<string>();
+  const stack: { path: string; depth: number }[] = tops
+    .slice()
+    .reverse()
+    .map((path) => ({ path, depth: 1 }));
+  while (stack.length > 0) {
+    const { path, depth } = stack.pop()!;
+    const kind = f.kind(path);
+    if (kind === 'dataset') {
+      root.set(path, f.readDataset(path));
+      continue;
     }
+    if (kind !== 'group') {
+      requireDataset(f, path);
+      continue;
+    }
+    const address = f.address(path);
+    if (visited.has(address)) continue;
+    visited.add(address);
+    if (depth > HDF5_LIMITS.maxDepth) throw new DoconvError('LIMIT_EXCEEDED', `groups nest more than ${HDF5_LIMITS.maxDepth} deep`, { key: path });
+    const children = weightOrder(f.childNames(path));
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ path: `${path}/${children[i]}`, depth: depth + 1 });
   }
-  return new Tensor(dtype, shape, out);
 }
 
-function isGroup(g: unknown): g is H5Group & { keys(): string[] } {
-  return g !== null && typeof g === 'object' && 'keys' in g && typeof (g as { keys: unknown }).keys === 'function';
-}
-
-/** Every dataset under a group, depth first; numeric names (Keras 3 `vars/0..N`) in numeric order. */
-function walkDatasets(f: H5File, path: string, out: string[]): void {
-  const g = f.get(path);
-  if (!isGroup(g)) {
-    out.push(path);
-    return;
-  }
-  const keys = g.keys().slice().sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : 0));
-  for (const k of keys) walkDatasets(f, path === '/' ? k : `${path}/${k}`, out);
-}
-
-function parseConfig(text: unknown, where: string): unknown {
-  if (typeof text !== 'string') return undefined;
+function parseConfig(text: string | undefined, where: string): unknown {
+  if (text === undefined) return undefined;
+  let config: unknown;
   try {
-    return JSON.parse(text);
+    config = JSON.parse(text);
   } catch {
     throw new DoconvError('CORRUPT', `the ${where} is not valid JSON`, { key: where });
+  }
+  checkKerasModelConfig(config);
+  return config;
+}
+
+/** Keras 2: layers in layer_names order, each layer's weights in weight_names order. */
+function readKeras2Layers(f: Hdf5Input, base: string, layerNames: string[], root: PyDict): void {
+  for (const layer of layerNames) {
+    const group = `${base}${layer}`;
+    if (f.kind(group) !== 'group') throw new DoconvError('CORRUPT', `layer_names lists '${layer}' but there is no such group`, { key: layer });
+    for (const w of stringList(f, group, 'weight_names') ?? []) {
+      if (w === '') continue; // a layer without weights
+      const path = `${group}/${w}`;
+      requireDataset(f, path);
+      root.set(`${layer}/${w}`, f.readDataset(path));
+    }
   }
 }
 
 /** Keras 2 `model.save()` / `save_weights()` HDF5 files, or a Keras 3 `.weights.h5`. */
 function readKerasHdf5(bytes: Uint8Array, config?: unknown): ReadResult {
-  return withHdf5(bytes, (f) => {
+  return withHdf5Input(bytes, (f) => {
     const root = new PyDict(true);
     const notes: string[] = [];
-    const modelConfig = config ?? parseConfig(attrValue(f, 'model_config'), 'model_config attribute');
-    const hasModelWeights = f.keys().includes('model_weights');
-    const weightsRoot = hasModelWeights ? f.get('model_weights') : f;
-    const layerNames = isGroup(weightsRoot) ? stringList(weightsRoot as never, 'layer_names') : undefined;
+    const modelConfig = config ?? parseConfig(textAttribute(f, '/', 'model_config'), 'model_config attribute');
+    const top = f.childNames('/');
+    const hasModelWeights = top.includes('model_weights') && f.kind('/model_weights') === 'group';
+    const weightsRoot = hasModelWeights ? '/model_weights' : '/';
+    const layerNames = stringList(f, weightsRoot, 'layer_names');
     let format = 'keras-h5';
     if (layerNames !== undefined) {
-      // Keras 2: layers in layer_names order, each layer's weights in weight_names order.
-      const base = hasModelWeights ? 'model_weights/' : '';
-      for (const layer of layerNames) {
-        const g = f.get(`${base}${layer}`);
-        if (!isGroup(g)) throw new DoconvError('CORRUPT', `layer_names lists '${layer}' but there is no such group`, { key: layer });
-        for (const w of stringList(g as never, 'weight_names') ?? []) root.set(`${layer}/${w}`, readDataset(f, `${base}${layer}/${w}`));
-      }
+      readKeras2Layers(f, hasModelWeights ? 'model_weights/' : '', layerNames, root);
       if (!hasModelWeights) notes.push('save_weights() file: no model_config; the architecture comes from the layer names or --arch');
-    } else if (f.keys().includes('layers') || f.keys().includes('vars')) {
+    } else if (top.includes('layers') || top.includes('vars')) {
       // Keras 3 .weights.h5: layers/<name>/vars/<i>, nested models as layers/<name>/layers/...
       format = 'keras3-weights-h5';
-      const paths: string[] = [];
-      for (const k of f.keys()) walkDatasets(f, k, paths);
-      for (const p of paths) root.set(p, readDataset(f, p));
+      readAllDatasets(f, top, root);
     } else {
       throw new DoconvError('WRONG_FORMAT', 'an HDF5 file that is not a Keras weights file (no model_weights, layer_names or layers group)', { offset: 0 });
     }
-    const kerasVersion = attrValue(f, 'keras_version');
-    if (typeof kerasVersion === 'string') notes.push(`written by Keras ${kerasVersion}`);
+    const kerasVersion = f.hasAttribute('/', 'keras_version') ? textAttribute(f, '/', 'keras_version') : undefined;
+    if (kerasVersion !== undefined) notes.push(`written by Keras ${kerasVersion}`);
     return { format, framework: 'keras', root, notes, ...(modelConfig !== undefined ? { config: modelConfig } : {}) };
   });
 }
@@ -155,8 +131,10 @@ export function readKerasH5File(source: ByteSource): ReadResult {
 /** A Keras 3 `.keras` archive: config.json plus model.weights.h5. */
 export function readKerasZipFile(source: ByteSource): ReadResult {
   const zip = new ZipReader(source);
+  if (!zip.entries.has('config.json')) throw new DoconvError('CORRUPT', 'a .keras archive without config.json', { key: 'config.json' });
   const config = parseConfig(Buffer.from(zip.read('config.json')).toString('utf8'), 'config.json');
-  const weightsName = [...zip.entries.keys()].find((n) => n.endsWith('.weights.h5'))!;
+  const weightsName = [...zip.entries.keys()].find((n) => n.endsWith('.weights.h5'));
+  if (weightsName === undefined) throw new DoconvError('CORRUPT', 'a .keras archive without a .weights.h5 entry', { key: 'model.weights.h5' });
   const r = readKerasHdf5(zip.read(weightsName), config);
   return { ...r, format: 'keras3-archive' };
 }
