@@ -1,6 +1,7 @@
 import { DoconvError } from '../errors.js';
 import { PyDict, PyList, PyObject, PyTuple, type PyValue } from '../formats/pickle-values.js';
 import { Tensor } from '../tensor/tensor.js';
+import { checkExpansion, distinctStorageBytes, viewKey } from './budget.js';
 
 /** A tensor found in a checkpoint's object tree, named by its dotted path (as torch users write it). */
 export interface NamedTensor {
@@ -9,17 +10,54 @@ export interface NamedTensor {
 }
 
 const MAX_DEPTH = 512;
+/** A tuple key is rendered into a name up to this many characters (a tuple DAG would be 2^40). */
+const MAX_SEGMENT_CHARS = 1024;
+/** One dotted path may not exceed this (a 1 MiB key repeated 500 levels down would be 500 MiB). */
+const MAX_PATH_CHARS = 1 << 20;
+/** All the paths one walk hands out together may not exceed this. */
+const MAX_NAME_CHARS = 64 << 20;
 
 // nn.Module pickles keep parameters under these attributes; leaving them out of the path gives
 // the same names model.state_dict() would.
 const MODULE_ATTRIBUTES = new Set(['_parameters', '_buffers', '_modules']);
 
-export function keySegment(key: PyValue): string {
+/** Punctuation in a rendered tuple key (kept apart from string keys, which are values). */
+class Literal {
+  constructor(readonly text: string) {}
+}
+const OPEN = new Literal('(');
+const CLOSE = new Literal(')');
+const COMMA = new Literal(',');
+
+function scalarSegment(key: PyValue): string {
   if (typeof key === 'string') return key;
   if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
   if (key === null) return 'None';
-  if (key instanceof PyTuple) return `(${key.items.map(keySegment).join(',')})`;
   return '?';
+}
+
+/**
+ * A dict key as a path segment; tuple keys as `(a,b)`. Rendered with its own stack and cut at
+ * MAX_SEGMENT_CHARS, so a deeply nested or shared (DAG) tuple key costs at most that much.
+ */
+export function keySegment(key: PyValue): string {
+  if (!(key instanceof PyTuple)) return scalarSegment(key);
+  let out = '';
+  const todo: (PyValue | Literal)[] = [key];
+  while (todo.length > 0) {
+    if (out.length > MAX_SEGMENT_CHARS) return `${out.slice(0, MAX_SEGMENT_CHARS)}\u2026`;
+    const next = todo.pop()!;
+    if (next instanceof Literal) out += next.text;
+    else if (next instanceof PyTuple) {
+      todo.push(CLOSE);
+      for (let i = next.items.length - 1; i >= 0; i--) {
+        todo.push(next.items[i]!);
+        if (i > 0) todo.push(COMMA);
+      }
+      todo.push(OPEN);
+    } else out += scalarSegment(next);
+  }
+  return out;
 }
 
 export function joinPath(prefix: string, seg: string): string {
@@ -29,7 +67,8 @@ export function joinPath(prefix: string, seg: string): string {
 export interface TreeVisitor {
   /** Called for every dict, before its children, with its dotted path. */
   dict?(dict: PyDict, path: string): void;
-  tensor?(tensor: Tensor, path: string): void;
+  /** Called for every reference to a tensor; `replace` puts another tensor in its place. */
+  tensor?(tensor: Tensor, path: string, replace: (t: Tensor) => void): void;
 }
 
 function objectState(obj: PyObject): PyDict | undefined {
@@ -37,45 +76,79 @@ function objectState(obj: PyObject): PyDict | undefined {
   return state instanceof PyDict ? state : undefined;
 }
 
+/** A value still to visit: where it is (path, depth) and how to replace it if it is a tensor. */
+interface Pending {
+  value: PyValue;
+  path: string;
+  depth: number;
+  replace: (t: Tensor) => void;
+}
+
+function shorten(path: string): string {
+  return path.length <= 120 ? path : `${path.slice(0, 120)}\u2026`;
+}
+
 /**
- * Walks an unpickled tree depth-first in file order. Cycles (possible through the pickle memo) are
- * visited once; nesting deeper than MAX_DEPTH is refused rather than recursed into.
+ * Walks an unpickled tree depth-first in file order, with its own stack (no native recursion).
+ * Containers are visited once even when shared (a DAG or cycle through the pickle memo); nesting
+ * deeper than MAX_DEPTH and names beyond MAX_PATH_CHARS / MAX_NAME_CHARS are refused (PICKLE_LIMIT).
  */
 export function walkTree(root: PyValue, visitor: TreeVisitor): void {
+  if (root instanceof Tensor) {
+    visitor.tensor?.(root, '', () => {});
+    return;
+  }
   const seen = new Set<object>();
-  const visit = (value: PyValue, path: string, depth: number): void => {
-    if (value === null || typeof value !== 'object') return;
-    if (value instanceof Tensor) {
-      visitor.tensor?.(value, path);
-      return;
+  let nameChars = 0;
+  const named = (path: string): string => {
+    nameChars += path.length;
+    if (path.length > MAX_PATH_CHARS || nameChars > MAX_NAME_CHARS) {
+      throw new DoconvError('PICKLE_LIMIT', `key paths exceed ${path.length > MAX_PATH_CHARS ? `${MAX_PATH_CHARS} characters` : `${MAX_NAME_CHARS} characters in all`}`, { key: shorten(path) });
     }
-    if (depth > MAX_DEPTH) throw new DoconvError('PICKLE_LIMIT', `object tree nested deeper than ${MAX_DEPTH} levels`, { key: path });
-    if (seen.has(value)) return;
+    return path;
+  };
+  const stack: Pending[] = [{ value: root, path: '', depth: 0, replace: () => {} }];
+  const children: Pending[] = [];
+  const child = (value: PyValue, path: string, depth: number, replace: (t: Tensor) => void): void => {
+    if (value !== null && typeof value === 'object') children.push({ value, path: named(path), depth, replace });
+  };
+  while (stack.length > 0) {
+    const { value, path, depth, replace } = stack.pop()!;
+    if (value instanceof Tensor) {
+      visitor.tensor?.(value, path, replace);
+      continue;
+    }
+    if (depth > MAX_DEPTH) throw new DoconvError('PICKLE_LIMIT', `object tree nested deeper than ${MAX_DEPTH} levels`, { key: shorten(path) });
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue;
     seen.add(value);
     if (value instanceof PyDict) {
       visitor.dict?.(value, path);
-      for (let i = 0; i < value.keys.length; i++) visit(value.values[i]!, joinPath(path, keySegment(value.keys[i]!)), depth + 1);
+      dictChildren(value, path, depth, false);
     } else if (value instanceof PyList || value instanceof PyTuple) {
-      value.items.forEach((v, i) => visit(v, joinPath(path, String(i)), depth + 1));
+      const items = value.items;
+      items.forEach((v, i) => child(v, joinPath(path, String(i)), depth + 1, (t) => (items[i] = t)));
     } else if (value instanceof PyObject) {
       const state = objectState(value);
       if (state !== undefined) {
         visitor.dict?.(state, path);
-        for (let i = 0; i < state.keys.length; i++) {
-          const k = state.keys[i]!;
-          const p = typeof k === 'string' && MODULE_ATTRIBUTES.has(k) ? path : joinPath(path, keySegment(k));
-          visit(state.values[i]!, p, depth + 1);
-        }
+        dictChildren(state, path, depth, true);
       }
-      visit(value.dictItems, path, depth + 1);
-      value.listItems.forEach((v, i) => visit(v, joinPath(path, String(i)), depth + 1));
+      child(value.dictItems, path, depth + 1, () => {});
+      const items = value.listItems;
+      items.forEach((v, i) => child(v, joinPath(path, String(i)), depth + 1, (t) => (items[i] = t)));
     }
-  };
-  if (root instanceof Tensor) {
-    visitor.tensor?.(root, '');
-    return;
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    children.length = 0;
   }
-  visit(root, '', 0);
+
+  function dictChildren(dict: PyDict, path: string, depth: number, moduleState: boolean): void {
+    const values = dict.values;
+    for (let i = 0; i < dict.keys.length; i++) {
+      const k = dict.keys[i]!;
+      const p = moduleState && typeof k === 'string' && MODULE_ATTRIBUTES.has(k) ? path : joinPath(path, keySegment(k));
+      child(values[i]!, p, depth + 1, (t) => (values[i] = t));
+    }
+  }
 }
 
 export function collectTensors(root: PyValue): NamedTensor[] {
@@ -109,27 +182,29 @@ export function dataParallelPrefix(dict: PyDict): string {
   return keys.length > 0 && keys.length === dict.keys.length && keys.every((k) => k.startsWith('module.')) ? 'module.' : '';
 }
 
-/** Replaces every tensor in the tree (in place, containers keep their identity) by `fn(tensor, path)`. */
+/**
+ * Replaces every tensor in the tree (in place, containers keep their identity) by `fn(tensor, path)`.
+ * `fn` runs once per distinct view (tensors over the same storage, offset, shape and stride share
+ * its result, as references to one tensor do), and what it produces is bounded by checkExpansion
+ * against the distinct storages it reads: 1000 views of one storage cast to float64 are refused.
+ */
 export function mapTensors(root: PyValue, fn: (t: Tensor, path: string) => Tensor): void {
-  walkTree(root, {
-    dict(dict, path) {
-      dict.replaceEntries(
-        [...dict.entries()].map(([k, v]) => [k, v instanceof Tensor ? fn(v, joinPath(path, keySegment(k))) : v] as [PyValue, PyValue]),
-      );
-    },
-  });
-  const seen = new Set<object>();
-  const lists = (v: PyValue, path: string, depth: number): void => {
-    if (v === null || typeof v !== 'object' || seen.has(v) || depth > MAX_DEPTH) return;
-    seen.add(v);
-    if (v instanceof PyList || v instanceof PyTuple) {
-      v.items.forEach((x, i) => {
-        if (x instanceof Tensor) v.items[i] = fn(x, joinPath(path, String(i)));
-        else lists(x, joinPath(path, String(i)), depth + 1);
-      });
-    } else if (v instanceof PyDict) {
-      for (let i = 0; i < v.keys.length; i++) lists(v.values[i]!, joinPath(path, keySegment(v.keys[i]!)), depth + 1);
+  const slots: { tensor: Tensor; path: string; replace: (t: Tensor) => void }[] = [];
+  walkTree(root, { tensor: (tensor, path, replace) => slots.push({ tensor, path, replace }) });
+  const source = distinctStorageBytes(slots.map((s) => s.tensor));
+  const done = new Map<string, Tensor>();
+  let produced = 0;
+  for (const slot of slots) {
+    const key = viewKey(slot.tensor);
+    let out = done.get(key);
+    if (out === undefined) {
+      out = fn(slot.tensor, slot.path);
+      done.set(key, out);
+      if (out !== slot.tensor) {
+        produced += out.byteLength;
+        checkExpansion('converting tensors', produced, source, slot.path);
+      }
     }
-  };
-  lists(root, '', 0);
+    slot.replace(out);
+  }
 }

@@ -5,6 +5,8 @@ import { ZipWriter } from '../formats/zip-writer.js';
 import type { DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic.js';
+import { tensorOrigin } from '../checkpoint/budget.js';
+import { DoconvError } from '../errors.js';
 
 const STORAGE_CLASS: Readonly<Record<DType, string>> = {
   float32: 'FloatStorage',
@@ -19,6 +21,19 @@ const STORAGE_CLASS: Readonly<Record<DType, string>> = {
   bool: 'BoolStorage',
 };
 
+export interface PthWriteOptions {
+  forceZip64?: boolean;
+  /** Refuse (LIMIT_EXCEEDED, nothing written) a file larger than this; convert passes budget.outputLimit(ckpt). */
+  maxBytes?: number;
+}
+
+/** One storage entry of the archive: its bytes, read when it is written. */
+interface StorageToWrite {
+  bytes: () => Uint8Array;
+  byteLength: number;
+  release?: () => void;
+}
+
 export interface PthWriteResult {
   tensors: number;
   bytes: number;
@@ -32,25 +47,34 @@ export interface PthWriteResult {
  * storage under `<archive>/data/`, aligned to 64 bytes, then `version`. Placeholders of classes we
  * never executed are not re-emitted (the output must load with weights_only=True); they are reported.
  */
-export function writePth(path: string, root: PyValue, options: { forceZip64?: boolean } = {}): PthWriteResult {
-  const storages: Tensor[] = [];
-  const keyOf = new Map<Tensor, string>();
+export function writePth(path: string, root: PyValue, options: PthWriteOptions = {}): PthWriteResult {
+  const storages: StorageToWrite[] = [];
+  const keyOf = new Map<object, string>();
   const dropped: string[] = [];
+  /** A tensor that views a storage of its file refers to that storage (written once); others own theirs. */
+  const storageKey = (t: Tensor): { key: string; numel: number; offset: number; stride: readonly number[] } => {
+    const origin = tensorOrigin(t);
+    const owner: object = origin?.storage ?? t;
+    let key = keyOf.get(owner);
+    if (key === undefined) {
+      key = String(storages.length);
+      keyOf.set(owner, key);
+      storages.push(origin !== undefined ? { bytes: origin.readStorage, byteLength: origin.storageByteLength } : { bytes: () => t.bytes(), byteLength: t.byteLength, release: () => t.release() });
+    }
+    return origin !== undefined
+      ? { key, numel: origin.storageNumel, offset: origin.offset, stride: origin.stride }
+      : { key, numel: t.size, offset: 0, stride: contiguousStride(t.shape) };
+  };
   const writer = new PickleWriter((w, v) => {
     if (v instanceof Tensor) {
-      let key = keyOf.get(v);
-      if (key === undefined) {
-        key = String(storages.length);
-        keyOf.set(v, key);
-        storages.push(v);
-      }
+      const s = storageKey(v);
       w.global('torch._utils', '_rebuild_tensor_v2');
       w.op(0x28); // MARK: args tuple
-      w.tuple(['storage', new PyGlobalRef('torch', STORAGE_CLASS[v.dtype]), key, 'cpu', v.size]);
+      w.tuple(['storage', new PyGlobalRef('torch', STORAGE_CLASS[v.dtype]), s.key, 'cpu', s.numel]);
       w.op(0x51); // BINPERSID
-      w.int(0);
+      w.int(s.offset);
       w.tuple([...v.shape]);
-      w.tuple(contiguousStride(v.shape));
+      w.tuple([...s.stride]);
       w.op(0x89); // requires_grad False
       w.global('collections', 'OrderedDict');
       w.op(0x29, 0x52); // OrderedDict() backward hooks
@@ -70,17 +94,21 @@ export function writePth(path: string, root: PyValue, options: { forceZip64?: bo
   });
   writer.value(root);
   const pkl = writer.finish();
+  const total = storages.reduce((n, s) => n + s.byteLength, pkl.byteLength);
+  if (options.maxBytes !== undefined && total > options.maxBytes) {
+    throw new DoconvError('LIMIT_EXCEEDED', `the .pth would hold ${total} bytes, more than the ${options.maxBytes} this input allows`, { file: path });
+  }
   const archive = basename(path).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]/g, '_') || 'archive';
   let bytes = 0;
   writeFileAtomic(path, (fd) => {
     const zip = new ZipWriter(fd, 64, options.forceZip64 ?? false);
     zip.add(`${archive}/data.pkl`, pkl);
     zip.add(`${archive}/byteorder`, Buffer.from('little'));
-    storages.forEach((t, i) => {
-      const data = t.bytes();
+    storages.forEach((s, i) => {
+      const data = s.bytes();
       bytes += data.byteLength;
       zip.add(`${archive}/data/${i}`, data);
-      t.release();
+      s.release?.();
     });
     zip.add(`${archive}/version`, Buffer.from('3\n'));
     zip.finish();

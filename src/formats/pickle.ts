@@ -22,6 +22,8 @@ export interface UnpickleResult {
 }
 
 const MAX_LONG_BYTES = 4096;
+/** CPython's int_max_str_digits: decimal integers longer than this are refused (parsing them is quadratic). */
+export const MAX_INT_DIGITS = 4300;
 
 /**
  * A pickle virtual machine for protocols 0 to 5 that never imports or calls anything: GLOBAL goes
@@ -214,6 +216,7 @@ class Unpickler {
         case 0x49: {
           // INT (text): "00"/"01" are False/True in protocol 0
           const s = this.line().trim();
+          this.checkDigits(s, at);
           if (s === '00') this.push(false);
           else if (s === '01') this.push(true);
           else this.push(parseTextInt(s, () => this.fail(`bad INT '${s.slice(0, 32)}'`, at)));
@@ -222,7 +225,7 @@ class Unpickler {
         case 0x4c: {
           // LONG (text)
           const s = this.line().trim().replace(/L$/, '');
-          if (s.length > MAX_LONG_BYTES) this.fail('LONG literal too long', at);
+          this.checkDigits(s, at);
           this.push(parseTextInt(s, () => this.fail(`bad LONG '${s.slice(0, 32)}'`, at)));
           break;
         }
@@ -352,7 +355,7 @@ class Unpickler {
           const items = this.popMark();
           const s = this.top();
           if (!(s instanceof PySet)) this.fail('ADDITEMS on a non-set', at);
-          s.items.push(...items);
+          for (const item of items) s.items.push(item);
           break;
         }
         case 0x91: // FROZENSET
@@ -475,10 +478,19 @@ class Unpickler {
     return this.options.persistentLoad(pid, this.base + at);
   }
 
+  /** Appends one by one: spreading 500k items into push() overflows the native stack. */
   private appendTo(target: PyValue, items: PyValue[], at: number): void {
-    if (target instanceof PyList) target.items.push(...items);
-    else if (target instanceof PyObject) target.listItems.push(...items);
-    else this.fail('APPEND to a value that is not a list', at);
+    const list = target instanceof PyList ? target.items : target instanceof PyObject ? target.listItems : undefined;
+    if (list === undefined) this.fail('APPEND to a value that is not a list', at);
+    for (const item of items) list.push(item);
+  }
+
+  /** Refuses decimal integer text beyond MAX_INT_DIGITS before BigInt parses it (quadratic time). */
+  private checkDigits(text: string, at: number): void {
+    const digits = text.replace(/^[-+]/, '').length;
+    if (digits > MAX_INT_DIGITS) {
+      throw new DoconvError('PICKLE_LIMIT', `integer literal of ${digits} digits exceeds the limit of ${MAX_INT_DIGITS} (CPython's int_max_str_digits)`, { offset: this.base + at });
+    }
   }
 
   private setItems(target: PyValue, items: PyValue[], at: number): void {
@@ -511,8 +523,8 @@ class Unpickler {
 /** Two's-complement little-endian integer (LONG1/LONG4). */
 export function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  // via hex: linear in the length, where shifting a BigInt byte by byte is quadratic
+  let v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
   if ((b[b.length - 1]! & 0x80) !== 0) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

@@ -7,6 +7,7 @@ import { looksLikeZip, ZipReader } from '../formats/zip.js';
 import { DTYPE_SIZE } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ReadResult } from './read-result.js';
+import { recordTensorOrigin } from '../checkpoint/budget.js';
 import { makeTorchGlobalResolver, StorageType, type TensorRebuild } from './torch-globals.js';
 
 export type TorchFormat = 'pytorch-zip' | 'pytorch-legacy';
@@ -72,7 +73,7 @@ function makeTensor(r: TensorRebuild, notes: string[]): Tensor {
   const root = view.root;
   const contiguous = isContiguous(layout.shape, layout.stride);
   if (!contiguous) notes.push(`a tensor of shape [${layout.shape.join(', ')}] is a non-contiguous view (stride [${layout.stride.join(', ')}]); it is copied`);
-  return new Tensor(dtype, layout.shape, () => {
+  const tensor = new Tensor(dtype, layout.shape, () => {
     if (root.bytes === undefined) throw new DoconvError('TRUNCATED', `storage '${root.key}' has no data`);
     const all = root.bytes();
     const base = all.subarray(view.offset * es, (view.offset + view.numel) * es);
@@ -83,6 +84,19 @@ function makeTensor(r: TensorRebuild, notes: string[]): Tensor {
     }
     return gatherStrided(base, layout, es);
   });
+  // Tensors over one storage share it: fusion and the pth writer see the aliasing through this.
+  recordTensorOrigin(tensor, {
+    storage: root,
+    storageNumel: root.numel,
+    storageByteLength: root.numel * es,
+    readStorage: () => {
+      if (root.bytes === undefined) throw new DoconvError('TRUNCATED', `storage '${root.key}' has no data`);
+      return root.bytes().subarray(0, root.numel * es);
+    },
+    offset: view.offset + layout.offset,
+    stride: layout.stride,
+  });
+  return tensor;
 }
 
 /** Reads a torch.save file (zip or legacy) into an inert object tree whose tensors are lazy. */
