@@ -94,6 +94,15 @@ function isFolder(dir: string, e: Dirent): boolean {
 
 const folderId = (s: Stats) => `${s.dev}:${s.ino}`;
 
+/** stat() of a folder the walk is about to enter; failing, an error naming it (a path too long, a permission). */
+function folderStats(dir: string): Stats {
+  try {
+    return statSync(dir);
+  } catch (err) {
+    throw fsError(err, dir, 'cannot read this folder');
+  }
+}
+
 /** The real folders that hold `dir` (itself and every ancestor up to /): a link to one of them is a cycle. */
 function enclosingFolders(dir: string): Set<string> {
   const ids = new Set<string>();
@@ -146,8 +155,8 @@ function walkImages(dir: string, budget: WalkBudget, enclosing: Set<string>): st
         continue;
       }
       const child = join(path, e.name);
-      const s = statOrUndefined(child);
-      if (s === undefined || seen.has(folderId(s))) continue;
+      const s = folderStats(child);
+      if (seen.has(folderId(s))) continue;
       seen.add(folderId(s));
       below.push(child);
     }

@@ -152,8 +152,8 @@ function checkedPreprocessing(raw: unknown, origin: Origin): Partial<Pick<Prepro
   }
   const r = raw as Record<string, unknown>;
   const out: Partial<Pick<PreprocessSpec, SpecKey>> = {};
-  if (r.resize !== undefined) out.resize = checkedSize(r.resize, 'resize', origin);
   if (r.crop !== undefined) out.crop = checkedSize(r.crop, 'crop', origin);
+  if (r.resize !== undefined) out.resize = checkedSize(r.resize, 'resize', origin);
   if (r.mean !== undefined) out.mean = checkedTriple(r.mean, 'mean', origin);
   if (r.std !== undefined) out.std = checkedTriple(r.std, 'std', origin);
   if (r.layout !== undefined) {
