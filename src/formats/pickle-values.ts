@@ -44,7 +44,8 @@ function isPrimitiveKey(k: PyValue): k is PrimitiveKey {
 export class PyDict {
   readonly keys: PyValue[] = [];
   readonly values: PyValue[] = [];
-  private readonly index = new Map<PrimitiveKey, number>();
+  /** Made on the first primitive key: an empty Map costs ~200 bytes, and a pickle byte can make a dict. */
+  private index: Map<PrimitiveKey, number> | undefined;
   /** Instance attributes set by BUILD (an OrderedDict state_dict carries `_metadata` this way). */
   attributes: PyDict | undefined;
 
@@ -54,6 +55,7 @@ export class PyDict {
     if (isPrimitiveKey(key)) {
       // Python treats 1, 1.0 and True as the same key; normalise booleans to numbers like it does.
       const k = typeof key === 'boolean' ? Number(key) : key;
+      this.index ??= new Map();
       const at = this.index.get(k);
       if (at !== undefined) {
         this.values[at] = value;
@@ -66,12 +68,12 @@ export class PyDict {
   }
 
   get(key: PrimitiveKey): PyValue | undefined {
-    const at = this.index.get(key);
+    const at = this.index?.get(key);
     return at === undefined ? undefined : this.values[at];
   }
 
   has(key: PrimitiveKey): boolean {
-    return this.index.has(key);
+    return this.index?.has(key) ?? false;
   }
 
   get size(): number {
@@ -82,7 +84,7 @@ export class PyDict {
   replaceEntries(entries: Iterable<[PyValue, PyValue]>): void {
     this.keys.length = 0;
     this.values.length = 0;
-    this.index.clear();
+    this.index = undefined;
     for (const [k, v] of entries) this.set(k, v);
   }
 
