@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { DoconvError } from '../errors.js';
 
 // A streaming writer of stored (uncompressed) zip entries, each entry's data aligned as torch aligns
 // it (extra field padding), switching to ZIP64 records only where a size or offset needs them.
@@ -13,15 +14,43 @@ interface Written {
   offset: number;
 }
 
+/** A zip name field is a u16. */
+const MAX_NAME_BYTES = 0xffff;
+
+/**
+ * Why `name` may not be a zip entry name, or undefined when it may: entry names come from checkpoint
+ * keys, and whoever unzips the archive must not be led outside its folder. Refused: empty names,
+ * absolute paths, backslashes, drive letters, NUL, empty, `.` and `..` segments.
+ */
+export function unsafeEntryName(name: string): string | undefined {
+  if (name === '') return 'an empty name';
+  if (name.includes('\0')) return 'a NUL character';
+  if (name.includes('\\')) return 'a backslash';
+  if (name.startsWith('/')) return 'an absolute path';
+  if (/^[A-Za-z]:(\/|$)/.test(name)) return 'a drive letter';
+  for (const seg of name.split('/')) {
+    if (seg === '') return 'an empty path segment';
+    if (seg === '.' || seg === '..') return `a '${seg}' path segment`;
+  }
+  return undefined;
+}
+
 export class ZipWriter {
   private position = 0;
   private readonly written: Written[] = [];
+  private readonly names = new Set<string>();
 
   /** `forceZip64` writes ZIP64 records even for small archives (to exercise readers on them). */
   constructor(private readonly fd: number, private readonly alignment = 64, private readonly forceZip64 = false) {}
 
+  /** Adds a stored entry; an unsafe, overlong or repeated name is refused (UNSAFE_PATH, LIMIT_EXCEEDED, BAD_ARGUMENT). */
   add(name: string, data: Uint8Array): void {
+    const unsafe = unsafeEntryName(name);
+    if (unsafe !== undefined) throw new DoconvError('UNSAFE_PATH', `zip entry name '${name}' has ${unsafe}`, { key: name });
+    if (this.names.has(name)) throw new DoconvError('BAD_ARGUMENT', `two zip entries are both named '${name}'`, { key: name });
     const nameBytes = new TextEncoder().encode(name);
+    if (nameBytes.byteLength > MAX_NAME_BYTES) throw new DoconvError('LIMIT_EXCEEDED', `zip entry name of ${nameBytes.byteLength} bytes is over the ${MAX_NAME_BYTES}-byte limit`, { key: name.slice(0, 80) });
+    this.names.add(name);
     const needZip64 = this.forceZip64 || data.byteLength >= U32_MAX || this.position >= U32_MAX;
     const zip64Extra = needZip64 ? 20 : 0;
     const headerEnd = this.position + 30 + nameBytes.byteLength + zip64Extra;

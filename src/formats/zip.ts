@@ -26,48 +26,94 @@ export function looksLikeZip(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
 
+/**
+ * Deflate cannot expand more than about 1032:1 (a 258-byte match in two 1-bit codes): a deflated
+ * entry that declares more than this many times its compressed size is a lie (a zip bomb).
+ */
+export const MAX_DEFLATE_RATIO = 1100;
+/** The most one deflated entry may inflate to unless its consumer asks for more (real checkpoints store, not deflate). */
+export const MAX_INFLATED_ENTRY = 1024 ** 3;
+/** A metadata entry (data.pkl, config.json) has no business being larger: what consumers pass as maxBytes. */
+export const MAX_METADATA_ENTRY = 64 * 1024 ** 2;
+/** All deflated entries of one archive together inflate to at most this many bytes, or INFLATE_BUDGET_FACTOR x the archive. */
+export const INFLATE_BUDGET_FLOOR = 1024 ** 3;
+export const INFLATE_BUDGET_FACTOR = 64;
+
+export interface ReadEntryOptions {
+  /** The most bytes this consumer needs from the entry: a larger declared size is refused before anything is read. */
+  maxBytes?: number;
+}
+
 export class ZipReader {
   readonly entries: ReadonlyMap<string, ZipEntry>;
+  /** Inflated entries, kept so that an entry read again (a storage shared by many tensors) is inflated once. */
+  private readonly inflated = new Map<string, Uint8Array>();
+  private inflateBudget: number;
 
   constructor(private readonly source: ByteSource) {
     this.entries = readCentralDirectory(source);
+    this.inflateBudget = Math.max(INFLATE_BUDGET_FLOOR, INFLATE_BUDGET_FACTOR * source.size);
   }
 
   /** The entry's bytes: a view of the source for stored entries of memory-backed files. */
-  read(name: string): Uint8Array {
+  read(name: string, options: ReadEntryOptions = {}): Uint8Array {
     const entry = this.entries.get(name);
     if (entry === undefined) throw new DoconvError('ZIP_INVALID', `zip archive has no entry '${name}'`);
-    return this.readEntry(entry);
+    return this.readEntry(entry, options);
   }
 
-  readEntry(entry: ZipEntry): Uint8Array {
+  readEntry(entry: ZipEntry, options: ReadEntryOptions = {}): Uint8Array {
     const local = this.source.read(entry.localHeaderOffset, 30);
     const lv = dv(local);
     if (lv.getUint32(0, true) !== SIG_LOCAL) {
       throw new DoconvError('ZIP_INVALID', `bad local header signature for '${entry.name}'`, { offset: entry.localHeaderOffset });
     }
     const dataOffset = entry.localHeaderOffset + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
+    if (options.maxBytes !== undefined && entry.size > options.maxBytes) {
+      throw new DoconvError('LIMIT_EXCEEDED', `entry '${entry.name}' declares ${entry.size} bytes, over the ${options.maxBytes}-byte limit for it`, { offset: entry.localHeaderOffset });
+    }
     if (entry.method === 0) {
       if (entry.compressedSize !== entry.size) {
         throw new DoconvError('ZIP_INVALID', `stored entry '${entry.name}' has differing sizes`, { offset: entry.localHeaderOffset });
       }
       return this.source.read(dataOffset, entry.size);
     }
-    if (entry.method === 8) {
-      const packed = this.source.read(dataOffset, entry.compressedSize);
-      let out: Buffer;
-      try {
-        // maxOutputLength bounds the allocation by what the directory promised, whatever the stream says.
-        out = inflateRawSync(packed, { maxOutputLength: Math.max(1, entry.size) });
-      } catch {
-        throw new DoconvError('ZIP_INVALID', `entry '${entry.name}' does not inflate to its declared ${entry.size} bytes`, { offset: dataOffset });
-      }
-      if (out.byteLength !== entry.size) {
-        throw new DoconvError('ZIP_INVALID', `entry '${entry.name}' inflates to ${out.byteLength} bytes, expected ${entry.size}`, { offset: dataOffset });
-      }
-      return out;
-    }
+    if (entry.method === 8) return this.inflateEntry(entry, dataOffset, options.maxBytes ?? MAX_INFLATED_ENTRY);
     throw new DoconvError('ZIP_UNSUPPORTED', `entry '${entry.name}' uses compression method ${entry.method}`, { offset: entry.localHeaderOffset });
+  }
+
+  /**
+   * Inflates a deflated entry after checking its declared size against the deflate ratio, the
+   * consumer's limit and the archive's budget; zlib stops as soon as the output passes the
+   * declared size, so the allocation is never more than what was checked.
+   */
+  private inflateEntry(entry: ZipEntry, dataOffset: number, limit: number): Uint8Array {
+    const cached = this.inflated.get(entry.name);
+    if (cached !== undefined) return cached;
+    const where = { key: entry.name, offset: entry.localHeaderOffset };
+    if (entry.size > MAX_DEFLATE_RATIO * entry.compressedSize) {
+      throw new DoconvError('ZIP_INVALID', `deflated entry '${entry.name}' declares ${entry.size} bytes from ${entry.compressedSize}, more than deflate's ${MAX_DEFLATE_RATIO}:1 can give (a zip bomb?)`, where);
+    }
+    if (entry.size > limit) {
+      throw new DoconvError('LIMIT_EXCEEDED', `deflated entry '${entry.name}' declares ${entry.size} bytes, over the ${limit}-byte limit for one deflated entry`, where);
+    }
+    if (entry.size > this.inflateBudget) {
+      throw new DoconvError('LIMIT_EXCEEDED', `deflated entry '${entry.name}' (${entry.size} bytes) would take the archive's deflated entries past ${Math.max(INFLATE_BUDGET_FLOOR, INFLATE_BUDGET_FACTOR * this.source.size)} bytes (${INFLATE_BUDGET_FACTOR}x the archive, at least ${INFLATE_BUDGET_FLOOR})`, where);
+    }
+    const packed = this.source.read(dataOffset, entry.compressedSize);
+    let out: Buffer;
+    try {
+      // maxOutputLength bounds the allocation by what the directory promised, whatever the stream says.
+      out = inflateRawSync(packed, { maxOutputLength: Math.max(1, entry.size) });
+    } catch {
+      throw new DoconvError('ZIP_INVALID', `entry '${entry.name}' does not inflate to its declared ${entry.size} bytes`, { offset: dataOffset });
+    }
+    if (out.byteLength !== entry.size) {
+      throw new DoconvError('ZIP_INVALID', `entry '${entry.name}' inflates to ${out.byteLength} bytes, expected ${entry.size}`, { offset: dataOffset });
+    }
+    this.inflateBudget -= out.byteLength;
+    this.inflated.set(entry.name, out);
+    return out;
   }
 }
 
