@@ -115,3 +115,81 @@ export function readOnnxInfo(model: Uint8Array): OnnxInfo {
   if (info.irVersion === 0 || info.inputs.length === 0) throw new DoconvError('WRONG_FORMAT', 'not an ONNX model (no ir_version or graph inputs)', { offset: 0 });
   return info;
 }
+
+/** A tensor whose bytes live in another file (TensorProto.data_location = EXTERNAL). */
+export interface OnnxExternalData {
+  /** The tensor's name (TensorProto.name). */
+  tensor: string;
+  location: string;
+  offset: number;
+  /** Absent: to the end of the file. */
+  length: number | undefined;
+}
+
+type ProtoKind = 'model' | 'graph' | 'node' | 'attribute' | 'function' | 'training' | 'sparse' | 'tensor';
+
+/** Which fields of each ONNX message hold which nested messages (onnx.proto), as far as tensors go. */
+const CHILDREN: Readonly<Record<ProtoKind, Readonly<Record<number, ProtoKind>>>> = {
+  model: { 7: 'graph', 20: 'training', 25: 'function' },
+  graph: { 1: 'node', 5: 'tensor', 15: 'sparse' },
+  node: { 5: 'attribute' },
+  attribute: { 5: 'tensor', 6: 'graph', 10: 'tensor', 11: 'graph', 22: 'sparse', 23: 'sparse' },
+  function: { 7: 'node' },
+  training: { 1: 'graph', 2: 'graph' },
+  sparse: { 1: 'tensor', 2: 'tensor' },
+  tensor: {},
+};
+
+const EXTERNAL = 1;
+
+function externalOf(tensor: Uint8Array): OnnxExternalData | undefined {
+  let name = '';
+  let external = false;
+  const entries = new Map<string, string>();
+  for (const f of fields(tensor)) {
+    if (f.field === 8) name = text(f.value);
+    if (f.field === 14 && f.value === EXTERNAL) external = true;
+    if (f.field === 13 && typeof f.value !== 'number') {
+      let k = '';
+      let v = '';
+      for (const e of fields(f.value)) {
+        if (e.field === 1) k = text(e.value);
+        if (e.field === 2) v = text(e.value);
+      }
+      entries.set(k, v);
+    }
+  }
+  if (!external && entries.size === 0) return undefined;
+  const number = (k: string): number | undefined => {
+    const v = entries.get(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new DoconvError('MODEL_INVALID', `external data ${k} '${v}' is not a byte count`, { key: name });
+    return n;
+  };
+  return { tensor: name, location: entries.get('location') ?? '', offset: number('offset') ?? 0, length: number('length') };
+}
+
+/**
+ * Every tensor of the model stored outside it: initializers, sparse initializers, Constant and
+ * other node attributes, in every subgraph (If/Loop/Scan bodies), function and training graph.
+ * The walk uses its own stack, so a deeply nested model cannot overflow the call stack.
+ */
+export function readOnnxExternalData(model: Uint8Array): OnnxExternalData[] {
+  const found: OnnxExternalData[] = [];
+  const stack: [ProtoKind, Uint8Array][] = [['model', model]];
+  while (stack.length > 0) {
+    const [kind, bytes] = stack.pop()!;
+    if (kind === 'tensor') {
+      const ext = externalOf(bytes);
+      if (ext !== undefined) found.push(ext);
+      continue;
+    }
+    const children = CHILDREN[kind];
+    for (const f of fields(bytes)) {
+      const child = Object.hasOwn(children, f.field) ? children[f.field] : undefined;
+      if (child !== undefined && typeof f.value !== 'number') stack.push([child, f.value]);
+    }
+  }
+  return found;
+}

@@ -1,12 +1,13 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import { checkpointToOnnx, convertCheckpoint } from '../convert.js';
 import { loadCheckpointBytes } from '../checkpoint/load.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
 import { FileSource, MemorySource } from '../formats/byte-source.js';
-import { readOnnxInfo } from '../formats/onnx-info.js';
+import { readOnnxExternalData, readOnnxInfo } from '../formats/onnx-info.js';
+import { kindOf, readRegularFile } from '../eval/regular-file.js';
 import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
@@ -16,13 +17,22 @@ import { pull } from '../registry/pull.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
 
 const ONNX_FLOAT16 = 10;
+/** A model file read whole: protobuf caps a message at 2 GiB, and so does one Node read. */
+export const MAX_MODEL_BYTES = 2 ** 31 - 1;
+/** onnxruntime's log severity for sessions: 4 is fatal only (DOCONV_ZOO_DEBUG=1 shows warnings). */
+const SESSION_LOG_SEVERITY = process.env.DOCONV_ZOO_DEBUG ? 2 : 4;
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Promise<Ort> | undefined;
 
 /** onnxruntime-node, loaded on first use (the converter works without it). */
 async function ort(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node').catch((err: Error) => {
+  ortModule ??= import('onnxruntime-node').then((m) => {
+    // Before the first session (onnxruntime creates its logging environment once): its own log
+    // lines are coloured and multi-line; what they say reaches the user in our one-line error.
+    if (!process.env.DOCONV_ZOO_DEBUG) m.env.logLevel = 'fatal';
+    return m;
+  }, (err: Error) => {
     ortModule = undefined;
     throw new DoconvError('BAD_ARGUMENT', `onnxruntime-node is not usable here (${err.message.split('\n')[0]}); npm install onnxruntime-node`);
   });
@@ -32,8 +42,7 @@ async function ort(): Promise<Ort> {
 /** ONNX bytes for a path or buffer: an .onnx model as is, a DO-Conv checkpoint converted in memory. */
 async function onnxBytes(source: string | Uint8Array, options: LoadModelOptions): Promise<{ bytes: Uint8Array; name: string }> {
   const name = typeof source === 'string' ? source : '<buffer>';
-  if (typeof source === 'string' && !existsSync(source)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file: source });
-  const bytes = typeof source === 'string' ? new Uint8Array(readFileSync(source)) : source;
+  const bytes = typeof source === 'string' ? readRegularFile(source, MAX_MODEL_BYTES) : source;
   const format = sniffFormat(new MemorySource(bytes));
   if (format === 'pytorch-zip' || format === 'pytorch-legacy' || format === 'mxnet-ndarray-list' || format === 'hdf5' || format === 'keras-zip') {
     const ckpt = await loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
@@ -170,24 +179,73 @@ async function loadOnnx(source: string | Uint8Array, options: LoadModelOptions, 
       throw err instanceof DoconvError ? err.inFile(name) : err;
     }
   })();
+  const externalFolder = checkExternalData(bytes, typeof source === 'string' && name === source ? source : undefined, name);
   const rt = await ort();
   const probing = provider !== 'cpu';
-  // An absent GPU provider fails loudly in onnxruntime's own log; its reason is in our error.
-  if (probing) rt.env.logLevel = 'fatal';
   let session: import('onnxruntime-node').InferenceSession;
   try {
     session = await rt.InferenceSession.create(bytes, {
       executionProviders: [provider],
       graphOptimizationLevel: 'all',
-      ...(probing ? { logSeverityLevel: 4 as const } : {}),
+      logSeverityLevel: SESSION_LOG_SEVERITY,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-      // Spinning inference threads would take the cores that decoding threads need.
-      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+      extra: {
+        session: {
+          // Spinning inference threads would take the cores that decoding threads need.
+          ...(options.spinning === false ? { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } : {}),
+          // A model handed over as bytes has its external data resolved here, not in the CWD.
+          ...(externalFolder !== undefined ? { model_external_initializers_file_folder_path: externalFolder } : {}),
+        },
+      },
     });
   } catch (err) {
-    throw probing ? new DoconvError('BAD_ARGUMENT', briefly(err as Error)) : new DoconvError('CORRUPT', `onnxruntime cannot load the model: ${provider}: ${(err as Error).message.split('\n')[0]}`, { file: name });
+    throw probing ? new DoconvError('BAD_ARGUMENT', briefly(err as Error)) : new DoconvError('MODEL_INVALID', `onnxruntime cannot load the model: ${provider}: ${oneLine(err)}`, { file: name });
   }
-  return new OnnxModel(rt, session, provider, info.inputs[0]!.dims, info.outputs[0]?.dims ?? [], info.metadata, info.inputs[0]!.elemType === ONNX_FLOAT16);
+  return new OnnxModel(rt, session, provider, info.inputs[0]!.dims, info.outputs[0]?.dims ?? [], info.metadata, info.inputs[0]!.elemType === ONNX_FLOAT16, name);
+}
+
+/** onnxruntime's message, first line only, without its terminal colour codes. */
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.replace(/\x1b\[[0-9;]*m/g, '').split('\n')[0] ?? '').trim();
+}
+
+/**
+ * Checks every external-data reference of an ONNX model before onnxruntime sees it and returns
+ * the folder to resolve them in (undefined when there are none). A model from bytes (a buffer, a
+ * checkpoint converted in memory) may have none: there is no folder it belongs to. For a file,
+ * each location is relative, has no '..', stays inside the model's folder after links are
+ * resolved, names a regular file, and offset + length lie inside that file.
+ */
+function checkExternalData(bytes: Uint8Array, modelFile: string | undefined, name: string): string | undefined {
+  let refs: ReturnType<typeof readOnnxExternalData>;
+  try {
+    refs = readOnnxExternalData(bytes);
+  } catch (err) {
+    throw err instanceof DoconvError ? err.inFile(name) : err;
+  }
+  if (refs.length === 0) return undefined;
+  if (modelFile === undefined) throw new DoconvError('UNSUPPORTED_FEATURE', `a model given as bytes cannot use external data (tensor '${refs[0]!.tensor}' names '${refs[0]!.location}')`, { file: name });
+  const folder = realpathSync(dirname(modelFile));
+  for (const ref of refs) {
+    const where = { file: name, key: ref.tensor };
+    if (ref.location === '' || ref.location.includes('\0') || isAbsolute(ref.location) || ref.location.split(/[\\/]/).includes('..')) {
+      throw new DoconvError('UNSAFE_PATH', `external data '${ref.location}' is outside the model folder`, where);
+    }
+    const shown = join(dirname(modelFile), ref.location);
+    let real: string;
+    try {
+      real = realpathSync(shown);
+    } catch {
+      throw new DoconvError('FILE_NOT_FOUND', `external data '${ref.location}' is not in the model folder`, where);
+    }
+    if (!real.startsWith(folder + sep)) throw new DoconvError('UNSAFE_PATH', `external data '${ref.location}' is outside the model folder (a link to ${real})`, where);
+    const stats = statSync(real);
+    if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `external data ${shown} is not a regular file (${kindOf(stats)})`, where);
+    const end = ref.offset + (ref.length ?? 0);
+    if (ref.offset > stats.size || end > stats.size) throw new DoconvError('TRUNCATED', `external data ${shown} holds ${stats.size} bytes; offset ${ref.offset} + length ${ref.length ?? 0} runs past its end`, where);
+  }
+  return folder;
 }
 
 class OnnxModel implements Model {
@@ -203,6 +261,8 @@ class OnnxModel implements Model {
     readonly outputShape: (number | string)[],
     readonly metadata: Record<string, string>,
     private readonly halfIo: boolean,
+    /** The model's file (or '<buffer>'), for errors at run time. */
+    private readonly file: string,
   ) {
     this.preprocessing = parsePreprocessing(metadata);
     this.architecture = metadata.architecture;
@@ -229,7 +289,12 @@ class OnnxModel implements Model {
     const outputName = this.session.outputNames[0]!;
     // Models written with --fp16-io take and give float16; callers always deal in float32.
     const feed = this.halfIo ? new this.rt.Tensor('float16', float32ToHalf(data), shape) : new this.rt.Tensor('float32', data, shape);
-    const result = await this.session.run({ [inputName]: feed });
+    let result: import('onnxruntime-node').InferenceSession.OnnxValueMapType;
+    try {
+      result = await this.session.run({ [inputName]: feed });
+    } catch (err) {
+      throw new DoconvError('MODEL_INVALID', `onnxruntime failed to run the model on input [${shape.join(', ')}]: ${oneLine(err)}`, { file: this.file });
+    }
     const out = result[outputName]!;
     const values = out.type === 'float16' ? halfToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
     return { data: values, shape: [...out.dims] };

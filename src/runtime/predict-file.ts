@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../eval/regular-file.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
 import { encodeNpy, readNpy } from '../formats/npy.js';
@@ -18,19 +18,49 @@ export interface PredictSummary {
   seconds: number;
 }
 
+/** The input .npy is read whole; one Node read holds at most 2 GiB. */
+export const MAX_INPUT_BYTES = 2 ** 31 - 1;
+/** Largest height or width (and channel count) predict accepts: a checkpoint is built at the input's size. */
+export const MAX_INPUT_SIDE = 16384;
+
+/**
+ * What the input's header may claim before anything is built from it: 4-D, at least one image,
+ * every dimension 1..16384. A checkpoint is converted at the input's size, and the Keras
+ * zero-padding mask is H x W floats: an empty batch claiming 80000 x 80000 must stop here.
+ */
+function checkInputBounds(shape: readonly number[], file: string): void {
+  const shown = `[${shape.join(', ')}]`;
+  if (shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be 4-D (NCHW, or NHWC for Keras models), got shape ${shown}`, { file });
+  if (shape[0] === 0) throw new DoconvError('BAD_ARGUMENT', `input of shape ${shown} holds no images`, { file });
+  if (shape.slice(1).some((d) => d < 1 || d > MAX_INPUT_SIDE)) throw new DoconvError('LIMIT_EXCEEDED', `input of shape ${shown}: channels, height and width must be 1..${MAX_INPUT_SIDE}`, { file });
+}
+
+/**
+ * The input against the model's declared input: same rank, and every fixed dimension but the
+ * batch equal (a TensorFlow.js model also takes NCHW data that predict turns to NHWC).
+ */
+function checkAgainstModel(shape: readonly number[], declared: readonly (number | string)[], tfjs: boolean, file: string): void {
+  if (declared.length === 0) return; // the model declares no shape (a TensorFlow.js folder without a signature)
+  const fits = (s: readonly number[]) => s.length === declared.length && declared.every((d, i) => i === 0 || typeof d !== 'number' || d === s[i]);
+  const nhwc = [shape[0]!, shape[2]!, shape[3]!, shape[1]!];
+  if (fits(shape) || (tfjs && fits(nhwc))) return;
+  throw new DoconvError('BAD_ARGUMENT', `input of shape [${shape.join(', ')}] does not fit the model's input [${declared.join(', ')}]`, { file });
+}
+
 /** `predict`: NCHW float32 .npy in (any float dtype is widened), model output as float32 .npy. */
 export async function predictFile(modelPath: string, inputPath: string, outputPath: string, options: LoadModelOptions = {}): Promise<PredictSummary> {
   let x: Tensor;
   try {
-    x = readNpy(new Uint8Array(readFileSync(inputPath)));
+    x = readNpy(readRegularFile(inputPath, MAX_INPUT_BYTES));
   } catch (err) {
     if (err instanceof DoconvError) throw err.inFile(inputPath);
     throw new DoconvError('FILE_NOT_FOUND', (err as Error).message, { file: inputPath });
   }
-  if (x.shape.length !== 4) throw new DoconvError('BAD_ARGUMENT', `input must be 4-D (NCHW, or NHWC for Keras models), got shape [${x.shape.join(', ')}]`, { file: inputPath });
+  checkInputBounds(x.shape, inputPath);
   // A checkpoint is converted for exactly this input's size: onnxruntime is faster with fixed shapes.
   const model = await loadModel(modelPath, { inputShape: x.shape, ...options });
   try {
+    checkAgainstModel(x.shape, model.inputShape, model.backend === 'tfjs', inputPath);
     const t0 = performance.now();
     // TensorFlow.js models take NHWC; an NCHW batch (channels where the model expects them second) is turned.
     const c = model.inputShape[3];
