@@ -77,7 +77,10 @@ function modelKind(source: string | Uint8Array): ModelKind {
   if (typeof source !== 'string') return sniffFormat(new MemorySource(source)) === 'unknown' ? 'onnx-file' : 'checkpoint';
   if (isZooName(source)) return 'zoo-name';
   if (!existsSync(source)) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file: source });
-  if (statSync(source).isDirectory()) return 'tfjs-folder';
+  const stats = statSync(source);
+  if (stats.isDirectory()) return 'tfjs-folder';
+  // Sniffing opens the file: a FIFO would block the open, a device never end.
+  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(stats)})`, { file: source });
   const file = new FileSource(source);
   try {
     return sniffFormat(file) === 'unknown' ? 'onnx-file' : 'checkpoint';

@@ -224,6 +224,13 @@ describe('item 16: the input shape is checked against the model before anything 
     expectOneLineError(runCli(['predict', onnx, '--input', x, '--output', join(dir, 'y.npy')]), x, '[1, 32, 32, 3]');
   });
 
+  it('a model path that is a FIFO, with --device gpu (which sniffs the file first), is refused (no hang)', () => {
+    const dir = tempDir();
+    mkfifo(join(dir, 'm.onnx'));
+    writeNpy(join(dir, 'x.npy'), [1, 4, 1, 1]);
+    expectOneLineError(runCli(['predict', join(dir, 'm.onnx'), '--device', 'gpu', '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')], 30_000), 'm.onnx', 'not a regular file');
+  });
+
   it('an input .npy that is a FIFO is refused (no hang)', () => {
     const dir = tempDir();
     mkfifo(join(dir, 'x.npy'));
