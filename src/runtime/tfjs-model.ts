@@ -102,7 +102,9 @@ function readModelJson(dir: string): ModelJson {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new DoconvError('MODEL_INVALID', `not JSON (${(err as Error).message.split('\n')[0]})`, { file });
+    // V8's message quotes the text around the error: of a linked-in stranger's file, say nothing but where.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new DoconvError('MODEL_INVALID', `not JSON${at !== undefined ? ` (at character ${at})` : ''}`, { file, ...(at !== undefined ? { offset: Number(at) } : {}) });
   }
   if (!isObject(json) || !isObject(json.modelTopology)) throw new DoconvError('MODEL_INVALID', 'no modelTopology object', { file });
   const manifest = json.weightsManifest;

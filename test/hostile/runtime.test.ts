@@ -113,6 +113,16 @@ describe('item 4: tfjs weight paths stay inside the model folder', () => {
     expectOneLineError(predict(dir), 'model.json');
   });
 
+  it('a model.json that is not JSON is refused without quoting its text (it may be a link to a secret)', () => {
+    const dir = join(tempDir(), 'model');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '..', 'secret.txt'), SECRET);
+    symlinkSync(join(dir, '..', 'secret.txt'), join(dir, 'model.json'));
+    const r = predict(dir);
+    expectOneLineError(r, 'model.json');
+    expect(r.stderr).not.toContain('SECRET');
+  });
+
   it('a model.json that is a FIFO is refused (no hang)', () => {
     const fifoDir = join(tempDir(), 'model');
     mkdirSync(fifoDir);
