@@ -44,50 +44,55 @@ export function checkFileOutput(path: string): void {
   }
 }
 
+function folderError(err: unknown, file: string): DoconvError {
+  if (err instanceof DoconvError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const why =
+    e.code === 'ENOTDIR' || e.code === 'EEXIST'
+      ? 'a parent of this path is a file, not a folder'
+      : e.code === 'EROFS'
+        ? 'the file system is read-only'
+        : e.code === 'ENOENT'
+          ? 'this file system does not allow new folders there'
+          : (e.message ?? String(err));
+  return new DoconvError('OUTPUT_FAILED', `cannot create the folder: ${why}`, { file });
+}
+
 /**
  * `mkdir -p` that always ends: Node's own recursive mkdirSync loops forever where a missing
  * folder cannot be made inside an existing one (e.g. under /proc), so each level is made in turn.
+ * Failures are one-line DoconvErrors naming `file` (default: the folder).
  */
-export function makeFolders(dir: string): void {
-  const missing: string[] = [];
-  let at = resolve(dir);
-  for (;;) {
-    const st = statOrUndefined(at, true);
-    if (st !== undefined) {
-      if (!st.isDirectory()) throw Object.assign(new Error(`${at} is not a folder`), { code: 'ENOTDIR' });
-      break;
+export function makeFolders(dir: string, file = dir): void {
+  try {
+    const missing: string[] = [];
+    let at = resolve(dir);
+    for (;;) {
+      const st = statOrUndefined(at, true);
+      if (st !== undefined) {
+        if (!st.isDirectory()) throw Object.assign(new Error(`${at} is not a folder`), { code: 'ENOTDIR' });
+        break;
+      }
+      missing.push(at);
+      const up = dirname(at);
+      if (up === at) break;
+      at = up;
     }
-    missing.push(at);
-    const up = dirname(at);
-    if (up === at) break;
-    at = up;
-  }
-  for (const level of missing.reverse()) {
-    try {
-      mkdirSync(level);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(level).isDirectory()) throw err;
+    for (const level of missing.reverse()) {
+      try {
+        mkdirSync(level);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(level).isDirectory()) throw err;
+      }
     }
+  } catch (err) {
+    throw folderError(err, file);
   }
 }
 
-/** Creates the output's folder, turning ENOTDIR/EROFS/EACCES/ENOENT into one clear line. */
+/** Creates the output's folder (errors name the output). */
 export function makeParentFolder(path: string): void {
-  try {
-    makeFolders(dirname(path));
-  } catch (err) {
-    if (err instanceof DoconvError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'ENOTDIR' || e.code === 'EEXIST'
-        ? 'a parent of this path is a file, not a folder'
-        : e.code === 'EROFS'
-          ? 'the file system is read-only'
-          : e.code === 'ENOENT'
-            ? 'this file system does not allow new folders there'
-            : (e.message ?? String(err));
-    throw new DoconvError('OUTPUT_FAILED', `cannot create the output folder: ${why}`, { file: path });
-  }
+  makeFolders(dirname(path), path);
 }
 
 function outputFailed(err: unknown, path: string): never {

@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { makeFolders } from '../emit/atomic.js';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { loadCheckpoint } from '../checkpoint/load.js';
@@ -51,7 +52,7 @@ export async function addToRegistry(file: string, options: AddOptions): Promise<
     let url: string;
     if (options.noCopy) url = relative(dir, resolve(file));
     else {
-      mkdirSync(join(dir, 'artifacts'), { recursive: true });
+      makeFolders(join(dir, 'artifacts'));
       const target = join(dir, 'artifacts', `${options.name}${extname(file) || '.bin'}`);
       if (resolve(file) !== target) copyFileSync(file, target);
       url = relative(dir, target);

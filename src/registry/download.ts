@@ -1,5 +1,6 @@
+import { makeFolders } from '../emit/atomic.js';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -241,7 +242,7 @@ async function completePartVerifies(part: string, options: DownloadOptions): Pro
  * the minimum rate move to the next mirror without a retry.
  */
 export async function downloadVerified(urls: readonly string[], dest: string, options: DownloadOptions): Promise<void> {
-  mkdirSync(dirname(dest), { recursive: true });
+  makeFolders(dirname(dest));
   const part = `${dest}.part`;
   if (await completePartVerifies(part, options)) {
     renameSync(part, dest);

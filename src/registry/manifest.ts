@@ -1,5 +1,6 @@
+import { makeFolders } from '../emit/atomic.js';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
@@ -184,7 +185,7 @@ export async function loadManifest(location: string | undefined, offline: boolea
     }
     const text = await fetchManifestText(url, fetchOptions);
     const manifest = parseManifest(text, url);
-    mkdirSync(dirname(cached), { recursive: true });
+    makeFolders(dirname(cached));
     writeFileAtomic(cached, (fd) => writeAll(fd, Buffer.from(text, 'utf8')));
     return { manifest, base: new URL('.', url).href, location: url };
   }

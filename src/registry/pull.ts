@@ -1,5 +1,6 @@
+import { makeFolders } from '../emit/atomic.js';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createReadStream, renameSync, statSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { DoconvError } from '../errors.js';
 import { convertCheckpoint } from '../convert.js';
@@ -103,7 +104,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
       throw new DoconvError('BAD_ARGUMENT', `'${name}' is not in the cache (${dest}) and offline mode (--offline / DOCONV_ZOO_OFFLINE) forbids downloading it`, { key: name });
     }
     const lock = cachePath('locks', `${artifact.sha256}.lock`);
-    mkdirSync(cachePath('locks'), { recursive: true });
+    makeFolders(cachePath('locks'));
     const key = dest;
     let job = inFlight.get(key);
     if (job === undefined) {
@@ -185,7 +186,7 @@ async function extractVerified(archive: string, out: string, bound: UnpackBound)
   const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   trackTemp(tmp);
   try {
-    mkdirSync(tmp, { recursive: true });
+    makeFolders(tmp);
     await unpackBounded(archive, tmp, bound);
     renameSync(tmp, out);
     releaseTemp(tmp);

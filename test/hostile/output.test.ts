@@ -132,8 +132,19 @@ describe('item 18: output paths that cannot be created are one line, exit 1', ()
   });
 
   it('-o in a missing folder of a read-only file system', () => {
-    expectOneLineError(runCli(['convert', EXAMPLE, '-o', '/proc/doconv-zoo-missing/out.pth']), 'cannot create the output folder');
-    expectOneLineError(runCli(['convert', EXAMPLE, '-o', '/proc/doconv-zoo-missing/web', '--to', 'tfjs'], 60_000), 'cannot create the output folder');
+    expectOneLineError(runCli(['convert', EXAMPLE, '-o', '/proc/doconv-zoo-missing/out.pth']), 'cannot create the folder');
+    expectOneLineError(runCli(['convert', EXAMPLE, '-o', '/proc/doconv-zoo-missing/web', '--to', 'tfjs'], 60_000), 'cannot create the folder');
+  });
+});
+
+describe('item 18: a cache folder that cannot be created', () => {
+  it('DOCONV_ZOO_CACHE under /proc: exit 1, one line (Node\'s recursive mkdir would loop forever there)', () => {
+    const r = spawnSync(process.execPath, [CLI, 'pull', 'doconv_mnist_sample'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, DOCONV_ZOO_CACHE: '/proc/doconv-zoo-missing/cache' },
+    });
+    expectOneLineError({ status: r.status ?? -1, stderr: r.stderr }, 'cannot create the folder');
   });
 });
 
