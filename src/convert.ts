@@ -1,6 +1,7 @@
 import { PARAM_NAMES, type ParamRole } from './arch/naming.js';
 import { basename, extname } from 'node:path';
 import { statSync } from 'node:fs';
+import { checkWrittenTensors, outputLimit } from './checkpoint/budget.js';
 import { checkFileOutput, STDOUT, writtenSize } from './emit/atomic.js';
 import { checkModelFolderReplaceable } from './emit/atomic-folder.js';
 import type { Checkpoint, Framework } from './checkpoint/checkpoint.js';
@@ -24,7 +25,7 @@ import { inferShapes } from './graph/ir.js';
 import type { ProtoMessage } from './formats/protobuf.js';
 import { writePth } from './emit/pth.js';
 import { writeSafetensors } from './emit/safetensors.js';
-import { DoconvError } from './errors.js';
+import { DoconvError, withFile } from './errors.js';
 import { PyDict, type PyValue } from './formats/pickle-values.js';
 import { isFloatDType, type DType } from './tensor/dtype.js';
 import { Tensor, toFloat32 } from './tensor/tensor.js';
@@ -215,6 +216,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
       let modules = neutralModules(ckpt);
       if (options.keepDoconv) modules = withUnfusedLayers(modules, ckpt, to === 'keras-h5' ? 'keras' : to === 'gluon-params' ? 'gluon' : 'pytorch');
       if (options.dtype !== undefined) for (const m of modules) for (const [k, t] of m.params) m.params.set(k, castTensor(t, options.dtype));
+      withFile(input, () => checkWrittenTensors(modules.flatMap((m) => [...m.params].map(([k, tensor]) => ({ name: `${m.name}.${k}`, tensor }))), to));
       progress(`writing ${modules.length} layers to ${output}`);
       let tensorsOut: number;
       if (to === 'keras-h5') {
@@ -231,9 +233,10 @@ export async function convertCheckpoint(input: string, output: string, options: 
     const root: PyValue = options.flatten ? flattenedRoot(ckpt, options.stateDictKey) : ckpt.root;
     if (options.dtype !== undefined) mapTensors(root, (t) => castTensor(t, options.dtype!));
     const tensors = collectTensors(root);
+    if (to !== 'pth') withFile(input, () => checkWrittenTensors(tensors, to));
     progress(`writing ${tensors.length} tensors to ${output}`);
     let dropped: string[] = [];
-    if (to === 'pth') dropped = writePth(output, root).dropped;
+    if (to === 'pth') dropped = writePth(output, root, { maxBytes: outputLimit(ckpt) }).dropped;
     else if (to === 'safetensors') writeSafetensors(output, tensors, { source: input, converter: `doconv-zoo ${VERSION}` });
     else {
       const { widened } = writeNpz(output, tensors);

@@ -99,7 +99,7 @@ describe('the TensorFlow.js model folder', () => {
     const folder = join(dir, 'users_stuff');
     mkdirSync(folder);
     writeFileSync(join(folder, 'notes.txt'), 'keep me');
-    await expect(convertCheckpoint(fixture('pytorch', 'resnet_basic_1111.pth'), folder, { to: 'tfjs' })).rejects.toThrow(/not an empty folder or a TensorFlow.js model folder/);
+    await expect(convertCheckpoint(fixture('pytorch', 'resnet_basic_1111.pth'), folder, { to: 'tfjs' })).rejects.toThrow(/not empty and holds no model.json \(first file: 'notes.txt'\)/);
     expect(readdirSync(folder)).toEqual(['notes.txt']);
   });
 

@@ -3,6 +3,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { ParamSource } from './naming.js';
 import type { ResNetFamily, ResNetSpec } from './spec.js';
 
+/** Stages a ResNet may have; stage numbers in key names beyond it are refused, not allocated. */
+const MAX_STAGES = 64;
+
 export interface Detection {
   spec: ResNetSpec;
   naming: 'torchvision';
@@ -30,6 +33,8 @@ export function detectTorchvisionResNet(source: ParamSource): Detection | undefi
     const m = /^layer(\d+)\.(\d+)\./.exec(k);
     if (m === null) continue;
     const s = Number(m[1]) - 1;
+    // Stage numbers come from key names: bounded, so `layer99999999` cannot make a huge sparse array.
+    if (s < 0 || s >= MAX_STAGES) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `stage number ${m[1]} is outside 1..${MAX_STAGES}`, { key: k });
     blocks[s] = Math.max(blocks[s] ?? 0, Number(m[2]) + 1);
   }
   for (let s = 0; s < blocks.length; s++) {
@@ -88,6 +93,7 @@ export function detectGluonResNet(source: ParamSource): { spec: ResNetSpec; assu
     if (m === null) continue;
     const s = Number(m[1]) - base;
     if (s < 0) continue;
+    if (s >= MAX_STAGES) return undefined;
     blocks[s] = Math.max(blocks[s] ?? 0, Number(m[2]) + 1);
   }
   if (blocks.length === 0 || blocks.some((b) => b === undefined)) return undefined;

@@ -78,7 +78,7 @@ export function kerasParamSource(
     const roles = varRoles(layer, keys.length, keys.every((k) => source.get(k)!.shape.length === 1), configs);
     keys.forEach((key, i) => {
       const leaf = key.slice(key.lastIndexOf('/') + 1).replace(/:\d+$/, '');
-      const role = KERAS2_ROLE[leaf] ?? (/^\d+$/.test(leaf) ? roles[i] : undefined);
+      const role = (Object.hasOwn(KERAS2_ROLE, leaf) ? KERAS2_ROLE[leaf] : undefined) ?? (/^\d+$/.test(leaf) ? roles[i] : undefined);
       if (role === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `unexpected Keras weight '${leaf}'`, { key });
       const t = source.get(key)!;
       const turn = role === 'weight' && !fused.has(key) ? (t.shape.length === 4 ? hwioToOihw : t.shape.length === 2 ? transpose2d : undefined) : undefined;

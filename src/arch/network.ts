@@ -1,7 +1,7 @@
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { dataParallelPrefix, findStateDict } from '../checkpoint/tree.js';
 import { fuseLayer } from '../doconv/fuse-layer.js';
-import { DoconvError } from '../errors.js';
+import { DoconvError, withFile } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DoConvLayer } from '../doconv/layer.js';
@@ -77,7 +77,21 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
 }
 
 /** Recognises (or takes from --arch) the checkpoint's architecture and builds its Graph. */
+/** The largest input side a network is built for: an 80000x80000 request would allocate gigabytes (padding masks). */
+export const MAX_INPUT_SIDE = 16384;
+
+/** The network of a checkpoint; errors from its weights or config name the checkpoint file. */
 export function networkFromCheckpoint(ckpt: Checkpoint, options: NetworkOptions = {}): Network {
+  if (options.inputSize !== undefined) {
+    const [h, w] = options.inputSize;
+    if (![h, w].every((v) => Number.isInteger(v) && v >= 1 && v <= MAX_INPUT_SIDE)) {
+      throw new DoconvError('LIMIT_EXCEEDED', `input size ${h}x${w} is outside 1..${MAX_INPUT_SIDE} per side`, { file: ckpt.file });
+    }
+  }
+  return withFile(ckpt.file, () => buildNetwork(ckpt, options));
+}
+
+function buildNetwork(ckpt: Checkpoint, options: NetworkOptions): Network {
   const plain = plainParamSource(ckpt, options.stateDictKey);
   const { path, prefix, unknownKernels } = plain;
   const keras = ckpt.framework === 'keras';

@@ -90,7 +90,7 @@ function valueInfo(b: Uint8Array): OnnxValueInfo {
 
 /** Reads metadata_props and the graph's inputs and outputs of an ONNX ModelProto. */
 export function readOnnxInfo(model: Uint8Array): OnnxInfo {
-  const info: OnnxInfo = { irVersion: 0, metadata: {}, inputs: [], outputs: [], ops: [] };
+  const info: OnnxInfo = { irVersion: 0, metadata: Object.create(null) as Record<string, string>, inputs: [], outputs: [], ops: [] };
   for (const f of fields(model)) {
     if (f.field === 1 && typeof f.value === 'number') info.irVersion = f.value;
     if (f.field === 14 && typeof f.value !== 'number') {

@@ -3,7 +3,7 @@ import { DoconvError } from '../errors.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { HDF5_LIMITS, withHdf5Input, type Hdf5Input } from '../formats/hdf5.js';
 import { PyDict } from '../formats/pickle-values.js';
-import { ZipReader } from '../formats/zip.js';
+import { MAX_METADATA_ENTRY, ZipReader } from '../formats/zip.js';
 import type { ReadResult } from './read-result.js';
 
 /** The first string of a text attribute (`model_config`, `keras_version`), undefined when absent. */
@@ -132,7 +132,7 @@ export function readKerasH5File(source: ByteSource): ReadResult {
 export function readKerasZipFile(source: ByteSource): ReadResult {
   const zip = new ZipReader(source);
   if (!zip.entries.has('config.json')) throw new DoconvError('CORRUPT', 'a .keras archive without config.json', { key: 'config.json' });
-  const config = parseConfig(Buffer.from(zip.read('config.json')).toString('utf8'), 'config.json');
+  const config = parseConfig(Buffer.from(zip.read('config.json', { maxBytes: MAX_METADATA_ENTRY })).toString('utf8'), 'config.json');
   const weightsName = [...zip.entries.keys()].find((n) => n.endsWith('.weights.h5'));
   if (weightsName === undefined) throw new DoconvError('CORRUPT', 'a .keras archive without a .weights.h5 entry', { key: 'model.weights.h5' });
   const r = readKerasHdf5(zip.read(weightsName), config);

@@ -3,7 +3,7 @@ import type { ByteSource } from '../formats/byte-source.js';
 import { unpickle } from '../formats/pickle.js';
 import { PyTuple, type PyValue } from '../formats/pickle-values.js';
 import { checkStridedLayout, gatherStrided, isContiguous, type StridedLayout } from '../formats/strided.js';
-import { looksLikeZip, ZipReader } from '../formats/zip.js';
+import { looksLikeZip, MAX_METADATA_ENTRY, ZipReader } from '../formats/zip.js';
 import { DTYPE_SIZE } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ReadResult } from './read-result.js';
@@ -129,7 +129,7 @@ function readZipFormat(source: ByteSource): TorchFile {
   const notes: string[] = [];
   const storages = new Map<string, Storage>();
   const pklEntry = zip.entries.get(`${prefix}data.pkl`)!;
-  const pkl = zip.readEntry(pklEntry);
+  const pkl = zip.readEntry(pklEntry, { maxBytes: MAX_METADATA_ENTRY });
   const resolve = torchResolver(notes);
   const { value } = unpickle(pkl, {
     resolveGlobal: resolve,

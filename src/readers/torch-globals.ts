@@ -58,7 +58,7 @@ export function makeTorchGlobalResolver(rebuildTensor: (r: TensorRebuild) => PyV
     if (FORBIDDEN_MODULES.has(top) || ((top === 'builtins' || top === '__builtin__') && !SAFE_BUILTINS.has(name))) {
       throw new DoconvError('PICKLE_FORBIDDEN_GLOBAL', `pickle references ${qualified}, which could run code; refused (nothing was executed)`, { offset: at });
     }
-    if (module === 'torch' && name in STORAGE_DTYPES) return new StorageType(name, STORAGE_DTYPES[name]);
+    if (module === 'torch' && Object.hasOwn(STORAGE_DTYPES, name)) return new StorageType(name, STORAGE_DTYPES[name]);
     switch (qualified) {
       case 'collections.OrderedDict':
         return new PyCallable(qualified, (args) => {
@@ -132,7 +132,7 @@ function decodeNumpyScalar(dtype: PyValue, data: PyValue): PyValue {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const t = dtype.type;
   const want: Record<string, number> = { f8: 8, f4: 4, i8: 8, i4: 4, u1: 1, b1: 1 };
-  if (want[t] !== undefined && data.byteLength !== want[t]) throw new DoconvError('PICKLE_INVALID', `numpy scalar of type ${t} with ${data.byteLength} bytes`);
+  if (Object.hasOwn(want, t) && data.byteLength !== want[t]) throw new DoconvError('PICKLE_INVALID', `numpy scalar of type ${t} with ${data.byteLength} bytes`);
   switch (t) {
     case 'f8':
       return new PyFloat(v.getFloat64(0, true));
