@@ -1,7 +1,7 @@
 import { readRegularFile } from '../eval/regular-file.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
-import { encodeNpy, readNpy } from '../formats/npy.js';
+import { encodeNpy, readFloatNpy } from '../formats/npy.js';
 import { Tensor, toFloat32 } from '../tensor/tensor.js';
 import { loadModel } from './load-model.js';
 import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
@@ -51,7 +51,7 @@ function checkAgainstModel(shape: readonly number[], declared: readonly (number 
 export async function predictFile(modelPath: string, inputPath: string, outputPath: string, options: LoadModelOptions = {}): Promise<PredictSummary> {
   let x: Tensor;
   try {
-    x = readNpy(readRegularFile(inputPath, MAX_INPUT_BYTES));
+    x = readFloatNpy(readRegularFile(inputPath, MAX_INPUT_BYTES), inputPath);
   } catch (err) {
     if (err instanceof DoconvError) throw err.inFile(inputPath);
     throw new DoconvError('FILE_NOT_FOUND', (err as Error).message, { file: inputPath });
