@@ -222,3 +222,13 @@ describe('a per-image time limit', () => {
     expect(r.count).toBe(3);
   }, 60_000);
 });
+
+describe('preprocessing a thin image stays within the crop', () => {
+  it('a 1x4000000 image resized to 4096 (a 4096 x 16-billion resize) is cropped without computing the columns and rows the crop drops', async () => {
+    const { resizeAndCrop } = await import('../../src/eval/preprocess.js');
+    const data = new Uint8Array(4_000_000).fill(77);
+    const out = resizeAndCrop({ width: 1, height: 4_000_000, channels: 1, data }, 4096, 8);
+    expect([out.width, out.height]).toEqual([8, 8]);
+    expect([...out.data]).toEqual(new Array(64).fill(77));
+  });
+});
