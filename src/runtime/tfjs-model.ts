@@ -258,16 +258,28 @@ export async function loadTfjsModel(dir: string, prefer?: TfjsBackend): Promise<
           throw new DoconvError('MODEL_INVALID', `TensorFlow.js failed to run the model: ${(err as Error).message.split('\n')[0]}`, { file: modelJson });
         }
         const shape = [...y.shape];
-        y.dispose();
+        disposeQuietly(() => y.dispose());
         return { data: values, shape };
       } finally {
-        x.dispose();
+        disposeQuietly(() => x.dispose());
       }
     },
     async dispose() {
-      model.dispose();
+      disposeQuietly(() => model.dispose());
     },
   };
+}
+
+/**
+ * Frees tfjs memory without letting a failure there replace the error that matters: after a
+ * hostile graph made the WebAssembly backend fault, freeing its tensors faults too.
+ */
+function disposeQuietly(free: () => void): void {
+  try {
+    free();
+  } catch {
+    // The backend is already broken; the model's own error (MODEL_INVALID) has been thrown.
+  }
 }
 
 /** The declared input shape from the signature ('batch' for -1); [] when absent or malformed. */
