@@ -247,7 +247,13 @@ export async function loadTfjsModel(dir: string, prefer?: TfjsBackend): Promise<
       const data = input instanceof Float32Array ? input : input.data;
       const dims = input instanceof Float32Array ? [data.length / inputShape.slice(1).reduce<number>((a, b) => a * Number(b), 1), ...inputShape.slice(1).map(Number)] : [...input.shape];
       if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || dims.reduce((a, b) => a * b, 1) !== data.length) throw new DoconvError('BAD_ARGUMENT', `input of ${data.length} values does not fit shape [${dims.join(', ')}]`);
-      const x = tf.tensor(data, dims, 'float32');
+      let x: import('@tensorflow/tfjs').Tensor;
+      try {
+        x = tf.tensor(data, dims, 'float32');
+      } catch (err) {
+        // A backend that an earlier hostile graph made fault cannot even hold the input.
+        throw new DoconvError('MODEL_INVALID', `TensorFlow.js cannot take the input: ${(err as Error).message.split('\n')[0]}`, { file: modelJson });
+      }
       try {
         let y: import('@tensorflow/tfjs').Tensor;
         let values: Float32Array;
