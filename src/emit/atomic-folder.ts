@@ -2,7 +2,8 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, ty
 import { basename, dirname, join } from 'node:path';
 import { DoconvError } from '../errors.js';
 import { releaseTemp, removeTemp, trackTemp } from '../temp-files.js';
-import { fileKind, makeParentFolder } from './atomic.js';
+import { fileKind } from '../formats/regular-file.js';
+import { makeParentFolder } from './atomic.js';
 
 // A TensorFlow.js model is a folder (model.json + weight shards). It is written beside its final
 // place and renamed in; an existing folder is replaced only when it is exactly an earlier model

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSy
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DoconvError } from '../errors.js';
+import { fileKind } from '../formats/regular-file.js';
 import { releaseTemp, trackTemp } from '../temp-files.js';
 
 /** `-o -`: single-file outputs go to standard output (once complete). */
@@ -9,17 +10,6 @@ export const STDOUT = '-';
 
 const writtenSizes = new Map<string, number>();
 
-/** What kind of thing a stat names, in the words an error message uses. */
-export function fileKind(st: Stats): string {
-  if (st.isFile()) return 'a regular file';
-  if (st.isDirectory()) return 'a folder';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  return 'not a regular file';
-}
 
 function statOrUndefined(path: string, follow: boolean): Stats | undefined {
   try {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync, type Dir
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DoconvError } from '../errors.js';
-import { fsError, readRegularFile } from './regular-file.js';
+import { fsError, readRegularFile } from '../formats/regular-file.js';
 
 /** Image files torchvision's ImageFolder accepts (IMG_EXTENSIONS), compared in lower case. */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp']);

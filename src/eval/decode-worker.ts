@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DoconvError } from '../errors.js';
 import { createDecoder, type DecoderName } from './decode.js';
 import { preprocessInto, type PreprocessSpec, type ResizeScratch } from './preprocess.js';
-import { readRegularFile } from './regular-file.js';
+import { readRegularFile } from '../formats/regular-file.js';
 
 export interface DecodeWorkerData {
   root: string;

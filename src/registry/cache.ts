@@ -1,4 +1,3 @@
-import type { Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { DoconvError } from '../errors.js';
@@ -52,13 +51,3 @@ export function cachePath(...segments: string[]): string {
   return path;
 }
 
-/** What kind of thing a stat names, in the words an error message uses. */
-export function fileKind(st: Stats): string {
-  if (st.isFile()) return 'a regular file';
-  if (st.isDirectory()) return 'a folder';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DoconvError } from '../errors.js';
-import { fileKind } from './cache.js';
+import { fileKind } from '../formats/regular-file.js';
 import { describeRequestError, guardedGotOptions, requestRefusal, unfollowedRedirectReason, type NetworkOptions } from './guarded-http.js';
 
 /** The slowest transfer kept alive: an average under `bytesPerSecond` over any `windowMs` is abandoned. */

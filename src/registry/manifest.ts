@@ -5,7 +5,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
-import { cachePath, fileKind } from './cache.js';
+import { cachePath } from './cache.js';
+import { fileKind } from '../formats/regular-file.js';
 import { describeRequestError, guardedGotOptions, unfollowedRedirectReason, type NetworkOptions } from './guarded-http.js';
 import { ManifestSchema, type Artifact, type Entry, type Manifest } from './schema.js';
 

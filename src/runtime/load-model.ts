@@ -7,7 +7,7 @@ import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
 import { FileSource, MemorySource } from '../formats/byte-source.js';
 import { readOnnxExternalData, readOnnxInfo } from '../formats/onnx-info.js';
-import { kindOf, readRegularFile } from '../eval/regular-file.js';
+import { fileKind, readRegularFile } from '../formats/regular-file.js';
 import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
@@ -80,7 +80,7 @@ function modelKind(source: string | Uint8Array): ModelKind {
   const stats = statSync(source);
   if (stats.isDirectory()) return 'tfjs-folder';
   // Sniffing opens the file: a FIFO would block the open, a device never end.
-  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(stats)})`, { file: source });
+  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(stats)})`, { file: source });
   const file = new FileSource(source);
   try {
     return sniffFormat(file) === 'unknown' ? 'onnx-file' : 'checkpoint';
@@ -244,7 +244,7 @@ function checkExternalData(bytes: Uint8Array, modelFile: string | undefined, nam
     }
     if (!real.startsWith(folder + sep)) throw new DoconvError('UNSAFE_PATH', `external data '${ref.location}' is outside the model folder (a link to ${real})`, where);
     const stats = statSync(real);
-    if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `external data ${shown} is not a regular file (${kindOf(stats)})`, where);
+    if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `external data ${shown} is not a regular file (${fileKind(stats)})`, where);
     const end = ref.offset + (ref.length ?? 0);
     if (ref.offset > stats.size || end > stats.size) throw new DoconvError('TRUNCATED', `external data ${shown} holds ${stats.size} bytes; offset ${ref.offset} + length ${ref.length ?? 0} runs past its end`, where);
   }

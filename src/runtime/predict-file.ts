@@ -1,4 +1,4 @@
-import { readRegularFile } from '../eval/regular-file.js';
+import { readRegularFile } from '../formats/regular-file.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
 import { encodeNpy, readFloatNpy } from '../formats/npy.js';

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, sep } from 'node:path';
 import { DoconvError } from '../errors.js';
-import { kindOf, readRegularFile } from '../eval/regular-file.js';
+import { fileKind, readRegularFile } from '../formats/regular-file.js';
 import type { Preprocessing } from '../arch/spec.js';
 import type { Model, PredictInput, Prediction } from './types.js';
 
@@ -140,11 +140,11 @@ function shardPath(dir: string, realDir: string, name: string, modelJson: string
 /** Reads one shard of exactly `size` bytes: a regular file (never a FIFO or device opened), its size checked first. */
 function readShard(path: string, shown: string, size: number, last: boolean, cutWeight: (held: number) => string): Uint8Array {
   const stats = statSync(path);
-  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(stats)})`, { file: shown });
+  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(stats)})`, { file: shown });
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     const opened = fstatSync(fd);
-    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(opened)})`, { file: shown });
+    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(opened)})`, { file: shown });
     if (opened.size < size) throw new DoconvError('TRUNCATED', `shard holds ${opened.size} bytes, its weights need ${size}: weight runs past its end`, { file: shown, key: cutWeight(opened.size) });
     if (last && opened.size > size) throw new DoconvError('CORRUPT', `shard holds ${opened.size - size} bytes more than its weights need`, { file: shown });
     const out = new Uint8Array(size);

@@ -6,7 +6,8 @@ export function bytes(...parts: (number | string | Uint8Array)[]): Uint8Array {
   return Uint8Array.from(parts.flatMap((p) => (typeof p === 'number' ? [p] : typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : [...p])));
 }
 
-function binunicode(s: string): Uint8Array {
+/** BINUNICODE: a pickled str. */
+export function binunicode(s: string): Uint8Array {
   const b = Buffer.from(s, 'utf8');
   const h = Buffer.alloc(5);
   h[0] = 0x58;

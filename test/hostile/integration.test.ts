@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bytes, tensorPickle, writeTorchZip } from '../helpers/hostile.js';
+import { binunicode, bytes, tensorPickle, writeTorchZip } from '../helpers/hostile.js';
 import { ROOT, runCli, tempDir } from '../helpers/paths.js';
 
 // Issue 12: the places where one engineer's bound has to be honoured by another layer's caller
@@ -9,14 +9,6 @@ import { ROOT, runCli, tempDir } from '../helpers/paths.js';
 // bounding stage numbers taken from key names).
 
 const EXAMPLE = join(ROOT, 'examples', 'doconv_resnet20_cifar.pth');
-
-function binunicode(s: string): Uint8Array {
-  const b = Buffer.from(s, 'utf8');
-  const h = Buffer.alloc(5);
-  h[0] = 0x58;
-  h.writeUInt32LE(b.length, 1);
-  return bytes(h, b);
-}
 
 /** {'w': t, 'w1': t, ..., 'w<n-1>': t}: one tensor over one storage, referenced n times through the memo. */
 function aliasedPickle(numel: number, references: number): Uint8Array {

@@ -1,17 +1,11 @@
 // Hand-made torch pickles for the bounds tests: small files whose object graphs are huge when
 // shared objects are expanded, or whose nesting, cycles or integers stress every tree walk.
-import { bytes } from '../helpers/hostile.js';
+import { binunicode, bytes } from '../helpers/hostile.js';
 
 type Part = number | string | Uint8Array;
 
 /** BINUNICODE s */
-export function str(s: string): Uint8Array {
-  const b = Buffer.from(s, 'utf8');
-  const h = Buffer.alloc(5);
-  h[0] = 0x58;
-  h.writeUInt32LE(b.length, 1);
-  return bytes(h, b);
-}
+export const str = binunicode;
 
 /** BININT v */
 export function int(v: number): Uint8Array {

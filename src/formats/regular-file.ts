@@ -1,14 +1,16 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { DoconvError } from '../errors.js';
 
-/** What a path that is not a regular file is, in words ('a FIFO', 'a character device', ...). */
-export function kindOf(stats: Stats): string {
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isDirectory()) return 'a folder';
-  return 'not a file';
+/** What kind of thing a stat names, in the words an error message uses ('a FIFO', 'a folder', ...). */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
 }
 
 /** An errno failure of a file-system call on `file` as a DoconvError naming the file. */
@@ -34,7 +36,7 @@ export function readRegularFile(file: string, maxBytes: number): Uint8Array {
     throw fsError(err, file, 'cannot read this file');
   }
   if (stats === undefined) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file });
-  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(stats)})`, { file });
+  if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(stats)})`, { file });
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -43,7 +45,7 @@ export function readRegularFile(file: string, maxBytes: number): Uint8Array {
   }
   try {
     const opened = fstatSync(fd);
-    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${kindOf(opened)})`, { file });
+    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(opened)})`, { file });
     if (opened.size > maxBytes) throw new DoconvError('LIMIT_EXCEEDED', `file of ${opened.size} bytes is larger than the ${maxBytes} allowed`, { file });
     if (opened.size === 0) throw new DoconvError('FILE_EMPTY', 'empty file', { file });
     const buf = new Uint8Array(opened.size);
