@@ -1,35 +1,22 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DoconvError } from '../errors.js';
 import { releaseTemp, removeTemp, trackTemp } from '../temp-files.js';
-import { fileKind } from '../formats/regular-file.js';
-import { makeParentFolder } from './atomic.js';
+import { fileKind, readRegularFile } from '../formats/regular-file.js';
+import { makeParentFolder, statOrUndefined } from './atomic.js';
 
 // A TensorFlow.js model is a folder (model.json + weight shards). It is written beside its final
 // place and renamed in; an existing folder is replaced only when it is exactly an earlier model
 // (model.json and the files its weightsManifest names, nothing else, no subfolders), and the old
 // folder is moved aside first and removed only once the new one is in place.
 
-/** The largest model.json we read to learn which files an existing model folder owns. */
-const MODEL_JSON_LIMIT = 64 << 20;
-
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') return undefined;
-    if (e.code === 'ENOTDIR') throw new DoconvError('OUTPUT_FAILED', 'cannot write output: a parent of this path is a file, not a folder', { file: path });
-    throw new DoconvError('OUTPUT_FAILED', `cannot write output: ${e.message}`, { file: path });
-  }
-}
+/** model.json is text: 64 MiB is far beyond any real one (the weights live in the shards). */
+export const MAX_MODEL_JSON_BYTES = 64 << 20;
 
 /** The file names an existing model.json's weightsManifest lists (plain names only), or [] if it names none. */
 function manifestFiles(modelJson: string): Set<string> {
-  const st = lstatSync(modelJson);
-  if (!st.isFile() || st.size > MODEL_JSON_LIMIT) return new Set();
   try {
-    const parsed: unknown = JSON.parse(readFileSync(modelJson, 'utf8'));
+    const parsed: unknown = JSON.parse(Buffer.from(readRegularFile(modelJson, MAX_MODEL_JSON_BYTES)).toString('utf8'));
     const groups = (parsed as { weightsManifest?: unknown }).weightsManifest;
     const names = new Set<string>();
     if (!Array.isArray(groups)) return names;
@@ -49,7 +36,7 @@ function manifestFiles(modelJson: string): Set<string> {
  * TensorFlow.js model; the error names the first file that is not the model's.
  */
 export function checkModelFolderReplaceable(dir: string): 'missing' | 'empty' | 'model' {
-  const st = lstatOrUndefined(dir);
+  const st = statOrUndefined(dir, false);
   if (st === undefined) return 'missing';
   if (!st.isDirectory()) {
     throw new DoconvError('NOT_REGULAR_FILE', `the output path is ${fileKind(st)}; a TensorFlow.js model is written to a new or empty folder, or replaces an earlier model folder`, { file: dir });
@@ -90,7 +77,7 @@ export function writeFolderAtomic(dir: string, fill: (tmp: string) => void): voi
     try {
       renameSync(tmp, dir);
     } catch (err) {
-      if (lstatOrUndefined(aside) !== undefined) renameSync(aside, dir);
+      if (statOrUndefined(aside, false) !== undefined) renameSync(aside, dir);
       throw err;
     }
     releaseTemp(tmp);

@@ -11,7 +11,8 @@ export const STDOUT = '-';
 const writtenSizes = new Map<string, number>();
 
 
-function statOrUndefined(path: string, follow: boolean): Stats | undefined {
+/** stat (or lstat) that says undefined for a missing path and one clear line for the rest. */
+export function statOrUndefined(path: string, follow: boolean): Stats | undefined {
   try {
     return follow ? statSync(path) : lstatSync(path);
   } catch (err) {

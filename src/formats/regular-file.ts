@@ -37,28 +37,59 @@ export function readRegularFile(file: string, maxBytes: number): Uint8Array {
   }
   if (stats === undefined) throw new DoconvError('FILE_NOT_FOUND', 'no such file', { file });
   if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(stats)})`, { file });
-  let fd: number;
+  let opened: OpenedFile;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    opened = openRegularFile(file);
   } catch (err) {
     throw fsError(err, file, 'cannot open this file');
   }
   try {
-    const opened = fstatSync(fd);
-    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(opened)})`, { file });
-    if (opened.size > maxBytes) throw new DoconvError('LIMIT_EXCEEDED', `file of ${opened.size} bytes is larger than the ${maxBytes} allowed`, { file });
-    if (opened.size === 0) throw new DoconvError('FILE_EMPTY', 'empty file', { file });
-    const buf = new Uint8Array(opened.size);
-    let done = 0;
-    while (done < buf.length) {
-      const n = readSync(fd, buf, done, buf.length - done, done);
-      if (n <= 0) throw new DoconvError('TRUNCATED', `read ${done} of the ${buf.length} bytes its size says (the file shrank)`, { file, offset: done });
-      done += n;
-    }
-    return buf;
+    const { size } = opened.stats;
+    if (size > maxBytes) throw new DoconvError('LIMIT_EXCEEDED', `file of ${size} bytes is larger than the ${maxBytes} allowed`, { file });
+    if (size === 0) throw new DoconvError('FILE_EMPTY', 'empty file', { file });
+    return readExactly(opened.fd, size, file, 'its size says (the file shrank)');
   } catch (err) {
     throw fsError(err, file, 'cannot read this file');
   } finally {
-    closeSync(fd);
+    closeSync(opened.fd);
   }
+}
+
+/** An open regular file and what fstat said of it. */
+export interface OpenedFile {
+  fd: number;
+  stats: Stats;
+}
+
+/**
+ * Opens `path` for reading without ever blocking (O_NONBLOCK: a FIFO would wait for a writer)
+ * and checks what was opened: anything but a regular file is closed again and refused, with
+ * `notRegular(kind)` as the reason (naming `shown`). Errors of the open itself propagate as they are.
+ */
+export function openRegularFile(path: string, notRegular = (kind: string) => `not a regular file (${kind})`, shown = path): OpenedFile {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  let stats: Stats;
+  try {
+    stats = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (!stats.isFile()) {
+    closeSync(fd);
+    throw new DoconvError('NOT_REGULAR_FILE', notRegular(fileKind(stats)), { file: shown });
+  }
+  return { fd, stats };
+}
+
+/** Exactly `length` bytes from the start of `fd`; a file shorter than that is TRUNCATED (`why` ends the message). */
+export function readExactly(fd: number, length: number, file: string, why: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, done);
+    if (n <= 0) throw new DoconvError('TRUNCATED', `read ${done} of the ${length} bytes ${why}`, { file, offset: done });
+    done += n;
+  }
+  return out;
 }

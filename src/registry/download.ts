@@ -1,12 +1,12 @@
 import { makeFolders } from '../emit/atomic.js';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DoconvError } from '../errors.js';
-import { fileKind } from '../formats/regular-file.js';
+import { openRegularFile } from '../formats/regular-file.js';
 import { describeRequestError, guardedGotOptions, requestRefusal, unfollowedRedirectReason, type NetworkOptions } from './guarded-http.js';
 
 /** The slowest transfer kept alive: an average under `bytesPerSecond` over any `windowMs` is abandoned. */
@@ -202,15 +202,12 @@ async function fetchInto(url: string, part: string, options: DownloadOptions, ha
  */
 async function copyInto(path: string, part: string, options: DownloadOptions, hash: Hash): Promise<void> {
   let fd: number;
+  let st: Stats;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    ({ fd, stats: st } = openRegularFile(path, (kind) => `a registry artifact must be a regular file; this is ${kind}`));
   } catch (err) {
+    if (err instanceof DoconvError) throw err;
     throw new NextMirror(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const st = fstatSync(fd);
-  if (!st.isFile()) {
-    closeSync(fd);
-    throw new DoconvError('NOT_REGULAR_FILE', `a registry artifact must be a regular file; this is ${fileKind(st)}`, { file: path });
   }
   if (st.size !== options.size) {
     closeSync(fd);

@@ -1,12 +1,12 @@
 import { makeFolders } from '../emit/atomic.js';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
 import { cachePath } from './cache.js';
-import { fileKind } from '../formats/regular-file.js';
+import { openRegularFile } from '../formats/regular-file.js';
 import { describeRequestError, guardedGotOptions, unfollowedRedirectReason, type NetworkOptions } from './guarded-http.js';
 import { ManifestSchema, type Artifact, type Entry, type Manifest } from './schema.js';
 
@@ -69,17 +69,17 @@ export function readManifestFile(file: string): string {
  */
 export function readSmallRegularFile(file: string, maxBytes: number, what: string): string {
   let fd: number;
+  let st: Stats;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    ({ fd, stats: st } = openRegularFile(file, (kind) => `${what} must be a regular file; this is ${kind}`));
   } catch (err) {
+    if (err instanceof DoconvError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') throw new DoconvError('FILE_NOT_FOUND', `no such file (${what})`, { file });
     throw new DoconvError('FILE_NOT_FOUND', `cannot open ${what}: ${e.code ?? e.message}`, { file });
   }
   const tooLarge = () => new DoconvError('LIMIT_EXCEEDED', `${what} is larger than ${formatBytes(maxBytes)}`, { file });
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `${what} must be a regular file; this is ${fileKind(st)}`, { file });
     if (st.size > maxBytes) throw tooLarge();
     const buffer = Buffer.alloc(st.size + 1);
     let filled = 0;

@@ -1,3 +1,4 @@
+import { MAX_INPUT_SIDE } from '../arch/network.js';
 import { readRegularFile } from '../formats/regular-file.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
@@ -20,12 +21,10 @@ export interface PredictSummary {
 
 /** The input .npy is read whole; one Node read holds at most 2 GiB. */
 export const MAX_INPUT_BYTES = 2 ** 31 - 1;
-/** Largest height or width (and channel count) predict accepts: a checkpoint is built at the input's size. */
-export const MAX_INPUT_SIDE = 16384;
 
 /**
  * What the input's header may claim before anything is built from it: 4-D, at least one image,
- * every dimension 1..16384. A checkpoint is converted at the input's size, and the Keras
+ * every dimension 1..MAX_INPUT_SIDE (the largest side a network is built for; channels too). A checkpoint is converted at the input's size, and the Keras
  * zero-padding mask is H x W floats: an empty batch claiming 80000 x 80000 must stop here.
  */
 function checkInputBounds(shape: readonly number[], file: string): void {

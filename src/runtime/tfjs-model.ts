@@ -1,7 +1,8 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, sep } from 'node:path';
 import { DoconvError } from '../errors.js';
-import { fileKind, readRegularFile } from '../formats/regular-file.js';
+import { fileKind, openRegularFile, readExactly, readRegularFile } from '../formats/regular-file.js';
+import { MAX_MODEL_JSON_BYTES } from '../emit/atomic-folder.js';
 import type { Preprocessing } from '../arch/spec.js';
 import type { Model, PredictInput, Prediction } from './types.js';
 
@@ -54,8 +55,6 @@ async function tfjs(prefer?: TfjsBackend): Promise<{ tf: Tf; backend: string; tr
   throw new DoconvError('BAD_ARGUMENT', `no TensorFlow.js backend could start (tried ${tried.join('; ')})`);
 }
 
-/** model.json is text: 64 MiB is far beyond any real one (the weights live in the shards). */
-export const MAX_MODEL_JSON_BYTES = 64 << 20;
 /** The weights of one folder, all shards together (what one ArrayBuffer for tfjs may hold here). */
 export const MAX_TFJS_WEIGHT_BYTES = 2 ** 31 - 1;
 
@@ -141,20 +140,11 @@ function shardPath(dir: string, realDir: string, name: string, modelJson: string
 function readShard(path: string, shown: string, size: number, last: boolean, cutWeight: (held: number) => string): Uint8Array {
   const stats = statSync(path);
   if (!stats.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(stats)})`, { file: shown });
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const { fd, stats: opened } = openRegularFile(path, undefined, shown);
   try {
-    const opened = fstatSync(fd);
-    if (!opened.isFile()) throw new DoconvError('NOT_REGULAR_FILE', `not a regular file (${fileKind(opened)})`, { file: shown });
     if (opened.size < size) throw new DoconvError('TRUNCATED', `shard holds ${opened.size} bytes, its weights need ${size}: weight runs past its end`, { file: shown, key: cutWeight(opened.size) });
     if (last && opened.size > size) throw new DoconvError('CORRUPT', `shard holds ${opened.size - size} bytes more than its weights need`, { file: shown });
-    const out = new Uint8Array(size);
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, out, done, size - done, done);
-      if (n <= 0) throw new DoconvError('TRUNCATED', 'shard shrank while reading', { file: shown, offset: done });
-      done += n;
-    }
-    return out;
+    return readExactly(fd, size, shown, 'its weights need (the shard shrank while reading)');
   } finally {
     closeSync(fd);
   }

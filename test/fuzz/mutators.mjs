@@ -2,7 +2,7 @@
 // base seed, mutant index), so a culprit found in a batch can be re-run alone, and replayed later
 // from the numbers in the failure message. Plain JavaScript: the child runs without a TS loader.
 
-/** mulberry32: a small seeded generator (the same one test/helpers/hostile.ts uses). */
+/** mulberry32: a small seeded generator (test/helpers/hostile.ts re-exports it for the in-process fuzzers). */
 export function prng(seed) {
   let a = seed >>> 0;
   return () => {

@@ -58,14 +58,5 @@ export function legacyStream(objectPickle: Uint8Array, keysPickle = bytes(0x80, 
   return bytes(magic, protocol, sysInfo, objectPickle, keysPickle);
 }
 
-/** mulberry32: a small seeded generator, so every fuzz failure can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the fuzz tier's generator: one implementation for the in-process and child-process fuzzers. */
+export { prng } from '../fuzz/mutators.mjs';
