@@ -26,3 +26,6 @@ export { loadManifest, listEntries, findEntry, BUNDLED_MANIFEST } from './regist
 export { ManifestSchema, EntrySchema, manifestJsonSchema, type Manifest, type Entry, type Artifact, type Verification } from './registry/schema.js';
 export { downloadVerified, type DownloadOptions } from './registry/download.js';
 export { cacheRoot } from './registry/cache.js';
+export { evaluate, type EvalOptions, type EvalResult, type EvalProgress, type EvalFailure } from './runtime/eval.js';
+export { addToRegistry, type AddOptions } from './registry/add.js';
+export { addVerification, readRecord, type VerifyOptions, type VerifyResult } from './registry/verify.js';
