@@ -121,7 +121,9 @@ describe('eval on ImageNet-layout folders of generated JPEGs', () => {
   }, 120_000);
 
   it('partial class folders without a synset list are refused (their indices would be guesses)', () => {
-    expect(() => openDataset(folder, { numClasses: 1000 })).toThrow(/name 10 classes but the network has 1000.*--synsets/);
+    // a 1000-class network looks wnid folders up in ImageNet-1k's list, which has no n00000000
+    expect(() => openDataset(folder, { numClasses: 1000 })).toThrow(/class folder 'n00000000' is not in the 1000 ImageNet-1k .*--synsets/);
+    expect(() => openDataset(folder, { numClasses: 12 })).toThrow(/10 class folders but the network has 12 classes.*--synsets/);
     const synsets = join(root, 'synsets.txt');
     writeFileSync(synsets, Array.from({ length: 1000 }, (_, i) => `n${String(i).padStart(8, '0')} class ${i}`).join('\n'));
     const ds = openDataset(folder, { numClasses: 1000, synsets });
@@ -223,8 +225,11 @@ describe('eval treats its data as hostile', () => {
     bomb.writeUInt16BE(60000, sof + 7);
     writeFileSync(join(cls, 'b_bomb.jpg'), bomb);
     symlinkSync(join(dir, 'val'), join(cls, 'loop'));
+    // one class folder of the digit network's ten: its class index comes from a synset list
+    const synsets = join(dir, 'digit-synsets.txt');
+    writeFileSync(synsets, Array.from({ length: 10 }, (_, i) => synset(i)).join('\n'));
     const before = process.memoryUsage().rss;
-    const r = await evaluate(MNIST_SAMPLE, { data: join(dir, 'val') });
+    const r = await evaluate(MNIST_SAMPLE, { data: join(dir, 'val'), synsets });
     expect(r.count).toBe(1);
     expect(r.failed).toHaveLength(1);
     expect(r.failed[0]!.file).toBe('n00000000/b_bomb.jpg');

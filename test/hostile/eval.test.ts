@@ -37,6 +37,8 @@ beforeAll(async () => {
 function oneClass(extra: Record<string, Uint8Array | string> = {}): { root: string; cls: string } {
   const root = join(tempDir('doconv-eval-hostile-'), 'val');
   writeTree(root, { 'n00000000/a_ok.jpg': jpeg, ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`n00000000/${k}`, v])) });
+  // One folder of a 10-class model: its index comes from a synset list found beside the data.
+  writeFileSync(join(root, '..', 'synsets.txt'), Array.from({ length: 10 }, (_, i) => `n0000000${i}`).join('\n'));
   return { root, cls: join(root, 'n00000000') };
 }
 
