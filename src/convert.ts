@@ -1,6 +1,6 @@
 import { PARAM_NAMES, type ParamRole } from './arch/naming.js';
-import { basename, extname } from 'node:path';
-import { statSync } from 'node:fs';
+import { basename, dirname, extname, join, relative, resolve, isAbsolute } from 'node:path';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import { checkWrittenTensors, outputLimit } from './checkpoint/budget.js';
 import { checkFileOutput, STDOUT, writtenSize } from './emit/atomic.js';
 import { checkModelFolderReplaceable } from './emit/atomic-folder.js';
@@ -35,6 +35,49 @@ export type CheckpointTarget = 'pth' | 'safetensors' | 'npz';
 export type ConvertTarget = CheckpointTarget | 'onnx' | 'tfjs' | 'keras-h5' | 'gluon-params';
 
 export const TARGETS: readonly ConvertTarget[] = ['pth', 'safetensors', 'npz', 'onnx', 'tfjs', 'keras-h5', 'gluon-params'];
+export const QUANTIZATIONS: readonly Quantization[] = ['none', 'float16', 'uint8', 'uint8-channel'];
+
+const CHECKPOINT_TARGETS: readonly ConvertTarget[] = ['pth', 'safetensors', 'npz', 'keras-h5', 'gluon-params'];
+const GRAPH_TARGETS: readonly ConvertTarget[] = ['onnx', 'tfjs'];
+
+/**
+ * The options that only some targets use, with the CLI flag that sets each: anything else given for
+ * another target is refused (checkOptionsApply) instead of silently ignored. The CLI prints these
+ * scopes in its help.
+ */
+export const OPTION_TARGETS = {
+  arch: { flag: '--arch', targets: GRAPH_TARGETS },
+  inputSize: { flag: '--input-size', targets: GRAPH_TARGETS },
+  noFoldBn: { flag: '--no-fold-bn', targets: GRAPH_TARGETS },
+  dynamicSize: { flag: '--dynamic-size', targets: ['onnx'] },
+  fp16Io: { flag: '--fp16-io', targets: ['onnx'] },
+  fp16: { flag: '--fp16', targets: ['onnx'] },
+  quantize: { flag: '--quantize', targets: ['tfjs'] },
+  groupedConv: { flag: 'groupedConv', targets: ['tfjs'] },
+  keepDoconv: { flag: '--keep-doconv', targets: CHECKPOINT_TARGETS },
+  dtype: { flag: '--dtype', targets: CHECKPOINT_TARGETS },
+  flatten: { flag: '--flatten', targets: CHECKPOINT_TARGETS },
+  stateDictKey: { flag: '--state-dict-key', targets: ['pth', 'safetensors', 'npz', 'onnx', 'tfjs'] },
+} as const satisfies Partial<Record<keyof ConvertOptions, { flag: string; targets: readonly ConvertTarget[] }>>;
+
+function given(value: unknown): boolean {
+  return value !== undefined && value !== false;
+}
+
+/**
+ * Refuses an option the target does not use (one line naming the option, the target and what the
+ * option applies to). --state-dict-key picks the state dict to flatten for a checkpoint target, so
+ * there it needs --flatten; for onnx and tfjs it picks the network's state dict.
+ */
+export function checkOptionsApply(to: ConvertTarget, options: ConvertOptions): void {
+  for (const [field, scope] of Object.entries(OPTION_TARGETS) as [keyof typeof OPTION_TARGETS, (typeof OPTION_TARGETS)[keyof typeof OPTION_TARGETS]][]) {
+    if (!given(options[field]) || (scope.targets as readonly ConvertTarget[]).includes(to)) continue;
+    throw new DoconvError('BAD_ARGUMENT', `${scope.flag} does not apply to ${to} output: it applies to ${scope.targets.join(', ')} only; drop it or write another format`);
+  }
+  if (given(options.stateDictKey) && !GRAPH_TARGETS.includes(to) && !options.flatten) {
+    throw new DoconvError('BAD_ARGUMENT', `--state-dict-key does not apply to ${to} output without --flatten: it applies to onnx and tfjs (the network's state dict) and, with --flatten, to pth, safetensors and npz (the one kept); add --flatten or drop it`);
+  }
+}
 
 export interface ConvertOptions {
   /** Output format; default from the output's extension. */
@@ -181,6 +224,65 @@ function castTensor(t: Tensor, dtype: DType): Tensor {
   return Tensor.fromFloat32(toFloat32(t), t.shape, dtype);
 }
 
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Refuses writing over the input: the same path, another spelling of it (./a/../x.pth), a symbolic
+ * or a hard link to it (same device and inode), or a TensorFlow.js folder holding it. A missing
+ * input is left to the reader, which names it.
+ */
+export function checkOutputIsNotInput(input: string, output: string): void {
+  if (output === STDOUT) return;
+  const inStat = statOrNull(input);
+  if (inStat === null) return;
+  const same = () => new DoconvError('BAD_ARGUMENT', `the output '${output}' is the input '${input}' (the same file); converting in place would destroy the input, write to another path`);
+  const outStat = statOrNull(output);
+  if (outStat !== null && outStat.dev === inStat.dev && outStat.ino === inStat.ino) throw same();
+  const inReal = realpathSync(input);
+  let outReal: string;
+  try {
+    outReal = realpathSync(output);
+  } catch {
+    const parent = statOrNull(dirname(resolve(output))) === null ? dirname(resolve(output)) : realpathSync(dirname(resolve(output)));
+    outReal = join(parent, basename(output));
+  }
+  if (outReal === inReal) throw same();
+  if (outStat?.isDirectory()) {
+    const rel = relative(outReal, inReal);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) {
+      throw new DoconvError('BAD_ARGUMENT', `the input '${input}' is inside the output folder '${output}', which the model replaces; write to another folder`);
+    }
+  }
+}
+
+/** The names a --kernel pattern is matched against for a layer (as the detectors do): full, and within its dict. */
+function kernelNames(layer: DoConvLayer): string[] {
+  if (layer.pairing !== 'pytorch') return [layer.name];
+  return [layer.name, layer.keys.W.replace(/\.?W$/, '')];
+}
+
+/**
+ * Refuses a --kernel pattern that names no DO-Conv layer of the checkpoint (a typo would otherwise be
+ * ignored), naming the pattern and a few of the layers there are.
+ */
+export function checkKernelPatterns(layers: readonly DoConvLayer[], kernels: readonly KernelOverride[], file?: string): void {
+  for (const k of kernels) {
+    if (layers.some((l) => kernelNames(l).some((n) => k.regex.test(n)))) continue;
+    const shown = layers.slice(0, 5).map((l) => l.name).join(', ');
+    const reason =
+      layers.length === 0
+        ? `--kernel ${k.pattern}=${k.kernel[0]}x${k.kernel[1]}: the checkpoint has no DO-Conv layer for it to name`
+        : `--kernel ${k.pattern}=${k.kernel[0]}x${k.kernel[1]} matches no DO-Conv layer; the ${layers.length} layers are named like ${shown}${layers.length > 5 ? ', ...' : ''} (inspect lists them)`;
+    throw new DoconvError('BAD_ARGUMENT', reason, file === undefined ? {} : { file });
+  }
+}
+
 /** Refuses an output path that could not be written (or must not be replaced) before any work is done. */
 function checkOutputPath(output: string, to: ConvertTarget): void {
   if (to === 'tfjs') checkModelFolderReplaceable(output);
@@ -195,6 +297,8 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const started = performance.now();
   const to = options.to ?? targetFromPath(output);
   if (to === 'tfjs' && output === STDOUT) throw new DoconvError('BAD_ARGUMENT', 'a TensorFlow.js model is a folder; -o - writes single-file formats only');
+  checkOptionsApply(to, options);
+  checkOutputIsNotInput(input, output);
   checkOutputPath(output, to);
   if (to === 'onnx') return convertToOnnx(input, output, options, started);
   if (to === 'tfjs') return convertToTfjs(input, output, options, started);
@@ -204,6 +308,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   progress(`reading ${input}`);
   const ckpt = await loadCheckpoint(input, loadOptions(options, kernels, false));
   try {
+    checkKernelPatterns(ckpt.layers, kernels, input);
     const tensorsIn = ckpt.tensors.length;
     if (!options.keepDoconv) {
       progress(`fusing ${ckpt.layers.length} DO-Conv layers`);
@@ -320,8 +425,10 @@ export function checkpointToOnnx(ckpt: Checkpoint, options: ConvertOptions = {})
 async function convertToOnnx(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, loadOptions(options, kernelOverrides(options), true));
+  const kernels = kernelOverrides(options);
+  const ckpt = await loadCheckpoint(input, loadOptions(options, kernels, true));
   try {
+    checkKernelPatterns(ckpt.layers, kernels, input);
     progress(`fusing ${ckpt.layers.length} DO-Conv layers and building the graph`);
     const { model, network } = checkpointToOnnx(ckpt, options);
     progress(`writing ${output}`);
@@ -349,8 +456,10 @@ async function convertToOnnx(input: string, output: string, options: ConvertOpti
 async function convertToTfjs(input: string, output: string, options: ConvertOptions, started: number): Promise<ConvertSummary> {
   const progress = options.onProgress ?? (() => {});
   progress(`reading ${input}`);
-  const ckpt = await loadCheckpoint(input, loadOptions(options, kernelOverrides(options), true));
+  const kernels = kernelOverrides(options);
+  const ckpt = await loadCheckpoint(input, loadOptions(options, kernels, true));
   try {
+    checkKernelPatterns(ckpt.layers, kernels, input);
     const network = networkFor(ckpt, options);
     const graph = options.noFoldBn ? network.graph : foldBatchNorm(network.graph);
     progress(`writing ${output}`);

@@ -1,9 +1,10 @@
 import { basename, extname } from 'node:path';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
-import { oneOf, parse, positiveInt } from './args.js';
+import { positiveInt, report, type ParsedArgs } from './args.js';
 import { DoconvError } from '../errors.js';
 import { addVerification } from '../registry/verify.js';
 import { evaluate, type EvalOptions, type EvalProgress, type EvalResult } from '../runtime/eval.js';
+import type { Backend, Device } from '../runtime/types.js';
 
 function triple(value: string | undefined, flag: string): number[] | undefined {
   if (value === undefined) return undefined;
@@ -48,37 +49,19 @@ function summary(r: EvalResult, recordPath: string | undefined): string {
   return lines.join('\n');
 }
 
-export async function runEval(args: string[], printUsage: () => number): Promise<number> {
-  const { values, positionals } = parse(args, {
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    quiet: { type: 'boolean', short: 'q' },
-    data: { type: 'string' },
-    labels: { type: 'string' },
-    synsets: { type: 'string' },
-    backend: { type: 'string' },
-    'tfjs-backend': { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    batch: { type: 'string' },
-    limit: { type: 'string' },
-    decoder: { type: 'string' },
-    'decode-threads': { type: 'string' },
-    registry: { type: 'string' },
-    arch: { type: 'string' },
-    resize: { type: 'string' },
-    crop: { type: 'string' },
-    mean: { type: 'string' },
-    std: { type: 'string' },
-    record: { type: 'string' },
-    'no-record': { type: 'boolean' },
-    predictions: { type: 'string' },
-  });
-  if (values.help) return printUsage();
-  if (positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `eval takes one NAME or MODEL, got ${positionals.length}; see --help`);
-  if (values.data === undefined) throw new DoconvError('BAD_ARGUMENT', "eval needs --data DIR (ImageNet validation: class folders or the flat folder with its labels) or --data mnist");
-  const model = positionals[0]!;
-  const quiet = values.quiet || values.json;
+/** --tfjs-backend only means something to the tfjs backend. */
+export function checkTfjsBackend(a: ParsedArgs): void {
+  if (a.has('tfjs-backend') && a.str('backend') !== 'tfjs') {
+    throw new DoconvError('BAD_ARGUMENT', `--tfjs-backend applies only with --backend tfjs (the backend is ${a.str('backend') ?? 'onnx, the default'}); add --backend tfjs or drop it`);
+  }
+}
+
+export async function runEval(a: ParsedArgs): Promise<number> {
+  if (a.positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `eval takes one NAME or MODEL, got ${a.positionals.length}; see doconv-zoo eval --help`);
+  checkTfjsBackend(a);
+  if (a.bool('no-record') && a.has('record')) throw new DoconvError('BAD_ARGUMENT', '--record FILE and --no-record contradict each other; give one');
+  const model = a.positionals[0]!;
+  const quiet = a.quiet;
   const tty = process.stderr.isTTY && !quiet;
   let lastTenth = -1;
   const onProgress = (p: EvalProgress) => {
@@ -91,49 +74,51 @@ export async function runEval(args: string[], printUsage: () => number): Promise
       }
     }
   };
-  const resize = positiveInt(values.resize, '--resize');
-  const crop = positiveInt(values.crop, '--crop');
-  const mean = triple(values.mean, '--mean');
-  const std = triple(values.std, '--std');
+  const resize = positiveInt(a.str('resize'), '--resize');
+  const crop = positiveInt(a.str('crop'), '--crop');
+  const mean = triple(a.str('mean'), '--mean');
+  const std = triple(a.str('std'), '--std');
+  const threads = positiveInt(a.str('threads'), '--threads');
+  const batchSize = positiveInt(a.str('batch'), '--batch');
+  const limit = positiveInt(a.str('limit'), '--limit');
+  const decodeThreads = positiveInt(a.str('decode-threads'), '--decode-threads');
+  const predictions = a.str('predictions');
   const options: EvalOptions = {
-    data: values.data,
-    ...(values.labels ? { labels: values.labels } : {}),
-    ...(values.synsets ? { synsets: values.synsets } : {}),
-    ...(values.backend ? { backend: oneOf(values.backend, ['onnx', 'tfjs'] as const, '--backend')! } : {}),
-    ...(values['tfjs-backend'] ? { tfjsBackend: oneOf(values['tfjs-backend'], ['wasm', 'cpu', 'tensorflow'] as const, '--tfjs-backend')! } : {}),
-    ...(values.device ? { device: oneOf(values.device, ['cpu', 'gpu'] as const, '--device')! } : {}),
-    ...(values.threads ? { threads: positiveInt(values.threads, '--threads')! } : {}),
-    ...(values.batch ? { batchSize: positiveInt(values.batch, '--batch')! } : {}),
-    ...(values.limit ? { limit: positiveInt(values.limit, '--limit')! } : {}),
-    ...(values.decoder ? { decoder: oneOf(values.decoder, ['sharp', 'jpeg-js'] as const, '--decoder')! } : {}),
-    ...(values['decode-threads'] ? { decodeThreads: positiveInt(values['decode-threads'], '--decode-threads')! } : {}),
-    ...(values.registry ? { registry: values.registry } : {}),
-    ...(values.arch ? { arch: values.arch } : {}),
-    ...(values.predictions ? { keepPredictions: true } : {}),
+    data: a.str('data')!,
+    ...(a.has('labels') ? { labels: a.str('labels')! } : {}),
+    ...(a.has('synsets') ? { synsets: a.str('synsets')! } : {}),
+    ...(a.has('backend') ? { backend: a.str('backend') as Backend } : {}),
+    ...(a.has('tfjs-backend') ? { tfjsBackend: a.str('tfjs-backend') as EvalOptions['tfjsBackend'] } : {}),
+    ...(a.has('device') ? { device: a.str('device') as Device } : {}),
+    ...(threads ? { threads } : {}),
+    ...(batchSize ? { batchSize } : {}),
+    ...(limit ? { limit } : {}),
+    ...(a.has('decoder') ? { decoder: a.str('decoder') as EvalOptions['decoder'] } : {}),
+    ...(decodeThreads ? { decodeThreads } : {}),
+    ...(a.has('registry') ? { registry: a.str('registry')! } : {}),
+    ...(a.has('arch') ? { arch: a.str('arch')! } : {}),
+    ...(predictions ? { keepPredictions: true } : {}),
     preprocessing: { ...(resize ? { resize } : {}), ...(crop ? { crop } : {}), ...(mean ? { mean } : {}), ...(std ? { std } : {}) },
     onProgress,
   };
   const result = await evaluate(model, options);
   if (tty) process.stderr.write('\n');
-  const recordPath = values['no-record'] ? undefined : (values.record ?? `${basename(model, extname(model))}.verification.json`);
+  const recordPath = a.bool('no-record') ? undefined : (a.str('record') ?? `${basename(model, extname(model))}.verification.json`);
   if (recordPath) writeFileAtomic(recordPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(result.record, null, 2)}\n`)));
-  if (values.predictions && result.predictions) {
+  if (predictions && result.predictions) {
     const csv = `file,label,top1\n${result.predictions.map((p) => `${csvField(p.id)},${p.label},${p.top1}`).join('\n')}\n`;
-    writeFileAtomic(values.predictions, (fd) => writeAll(fd, Buffer.from(csv)));
+    writeFileAtomic(predictions, (fd) => writeAll(fd, Buffer.from(csv)));
   }
   const { predictions: _, ...printed } = result;
-  process.stdout.write(values.json ? `${JSON.stringify({ ...printed, recordPath: recordPath ?? null, predictionsPath: values.predictions ?? null }, null, 2)}\n` : `${summary(result, recordPath)}\n`);
+  report(a, summary(result, recordPath), { ...printed, recordPath: recordPath ?? null, predictionsPath: predictions ?? null });
   return 0;
 }
 
-export async function runRegistryVerify(args: string[], printUsage: () => number): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, record: { type: 'string' }, registry: { type: 'string' }, force: { type: 'boolean' } });
-  if (values.help) return printUsage();
-  if (positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `registry verify takes one NAME, got ${positionals.length}`);
-  if (values.record === undefined) throw new DoconvError('BAD_ARGUMENT', 'registry verify needs --record FILE (written by eval)');
-  const r = addVerification(positionals[0]!, values.record, { ...(values.registry ? { registry: values.registry } : {}), force: values.force ?? false });
+export async function runRegistryVerify(a: ParsedArgs): Promise<number> {
+  if (a.positionals.length !== 1) throw new DoconvError('BAD_ARGUMENT', `registry verify takes one NAME, got ${a.positionals.length}`);
+  const r = addVerification(a.positionals[0]!, a.str('record')!, { ...(a.has('registry') ? { registry: a.str('registry')! } : {}), force: a.bool('force') });
   const recorded = r.entry.accuracy.recorded;
   const compare = recorded?.correct !== undefined && r.record.correct !== undefined && recorded.count === r.record.count ? (recorded.correct === r.record.correct ? ', exactly the recorded number right' : `, recorded ${recorded.correct}/${recorded.count}: DIFFERENT`) : r.entry.accuracy.paper ? ` (paper: ${r.entry.accuracy.paper.doconvTop1})` : '';
-  process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : `${r.replaced ? 'replaced' : 'added'} a verification of ${r.entry.name} in ${r.manifest}: top-1 ${r.record.top1}% of ${r.record.count} on ${r.record.dataset}${compare}\n`);
+  report(a, `${r.replaced ? 'replaced' : 'added'} a verification of ${r.entry.name} in ${r.manifest}: top-1 ${r.record.top1}% of ${r.record.count} on ${r.record.dataset}${compare}`, r);
   return 0;
 }
