@@ -28,7 +28,8 @@ function entry(name, [base, gain, gluon]) {
   return {
     name,
     description: `${name} with every convolution a DO-Conv layer, as trained for the DO-Conv paper's ImageNet table (GluonCV).`,
-    architecture: { family, depth, block, layers, groups, widthPerGroup: groups > 1 ? 4 : 64, numClasses: 1000 },
+    // name: what --arch takes (and pull converts with): these rows are named as specFromName spells them.
+    architecture: { name, family, depth, block, layers, groups, widthPerGroup: groups > 1 ? 4 : 64, numClasses: 1000 },
     input: { size: [224, 224], channels: 3, layout: 'NCHW', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256, crop: 224 },
     accuracy: {
       paper: { dataset: 'ImageNet-1k val', baselineTop1: base, doconvGain: gain, doconvTop1: round2(base + gain), source: 'DO-Conv (arXiv 2006.12030), ImageNet table' },

@@ -251,3 +251,73 @@ describe('the manifest', () => {
     expect(e.artifactsNote).toMatch(/published no ImageNet DO-Conv weights/);
   });
 });
+
+describe('pull --to onnx|tfjs: the entry says what the network is, and what is ready to run', () => {
+  const example = join(ROOT, 'examples', 'doconv_resnet20_cifar.pth');
+
+  /** A registry folder with the example entry, its architecture and artifacts replaced. */
+  function entryRegistry(architecture: Record<string, unknown>, artifacts: Record<string, unknown>[]): string {
+    const reg = tempDir('doconv-zoo-registry-');
+    const manifest = JSON.parse(readFileSync(BUNDLED_MANIFEST, 'utf8'));
+    const entry = manifest.entries.find((e: { name: string }) => e.name === 'doconv_resnet20_cifar_example');
+    entry.architecture = { ...entry.architecture, ...architecture };
+    if (architecture.name === undefined) delete entry.architecture.name;
+    entry.artifacts = artifacts;
+    writeFileSync(join(reg, 'manifest.json'), JSON.stringify({ ...manifest, entries: [entry] }));
+    return reg;
+  }
+  const artifactOf = (format: string, file: string, extra: Record<string, unknown> = {}) => {
+    const bytes = readFileSync(file);
+    return { format, urls: [file], sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, ...extra };
+  };
+  const onnxArchitecture = async (file: string) => (await import('../src/formats/onnx-info.js')).readOnnxInfo(readFileSync(file)).metadata.architecture;
+
+  it('converts as the entry\'s architecture names it, not as the key names suggest', async () => {
+    // torchvision names cannot tell v1 from v1b: detection says v1b, the entry says v1.
+    const reg = entryRegistry({ name: 'cifar_resnet20_v1', family: 'resnet_v1' }, [artifactOf('pytorch', example, { filename: 'model.pth' })]);
+    const r = await pull('doconv_resnet20_cifar_example', { registry: reg, to: 'onnx' });
+    expect(await onnxArchitecture(r.converted!)).toBe('cifar_resnet20_v1');
+    const t = await pull('doconv_resnet20_cifar_example', { registry: reg, to: 'tfjs' });
+    expect(JSON.parse(readFileSync(join(t.converted!, 'model.json'), 'utf8')).userDefinedMetadata.architecture).toBe('cifar_resnet20_v1');
+    const { loadModel } = await import('../src/runtime/load-model.js');
+    const m = await loadModel('doconv_resnet20_cifar_example', { registry: reg });
+    try {
+      expect(m.architecture).toBe('cifar_resnet20_v1');
+    } finally {
+      await m.dispose();
+    }
+    // An entry of an older registry, without a name, is recognised as before.
+    process.env.DOCONV_ZOO_CACHE = tempDir('doconv-zoo-cache-');
+    const old = await pull('doconv_resnet20_cifar_example', { registry: entryRegistry({}, [artifactOf('pytorch', example, { filename: 'model.pth' })]), to: 'onnx' });
+    expect(await onnxArchitecture(old.converted!)).toBe('cifar_resnet20_v1b');
+  });
+
+  it('an entry\'s own ONNX model is used as it is: downloaded, verified, never converted', async () => {
+    const { convertCheckpoint } = await import('../src/convert.js');
+    const work = tempDir();
+    const published = join(work, 'published.onnx');
+    await convertCheckpoint(example, published, { dynamicSize: true });
+    const reg = entryRegistry({ name: 'cifar_resnet20_v1b' }, [artifactOf('pytorch', example, { filename: 'model.pth' }), artifactOf('onnx', published, { filename: 'published.onnx' })]);
+    const r = await pull('doconv_resnet20_cifar_example', { registry: reg, to: 'onnx' });
+    expect(r.converted).toBe(join(cache, 'artifacts', r.sha256, 'published.onnx'));
+    expect(readFileSync(r.converted!).equals(readFileSync(published))).toBe(true);
+    expect(existsSync(join(cache, 'converted'))).toBe(false);
+    // --to source still takes the checkpoint.
+    expect((await pull('doconv_resnet20_cifar_example', { registry: reg })).path).toBe(cached());
+  });
+
+  it('an entry\'s own TensorFlow.js archive is the tfjs model; an entry with only that cannot become ONNX', async () => {
+    const { convertCheckpoint } = await import('../src/convert.js');
+    const tar = await import('tar');
+    const work = tempDir();
+    await convertCheckpoint(example, join(work, 'web'), { to: 'tfjs' });
+    const archive = join(work, 'web.tar.gz');
+    await tar.c({ gzip: true, file: archive, cwd: work }, ['web']); // the folder itself, not its files
+    const reg = entryRegistry({ name: 'cifar_resnet20_v1b' }, [artifactOf('tfjs', archive, { filename: 'web.tar.gz', archive: true })]);
+    const r = await pull('doconv_resnet20_cifar_example', { registry: reg, to: 'tfjs' });
+    expect(r.converted).toBe(join(r.path, 'web'));
+    expect(readFileSync(join(r.converted!, 'model.json')).equals(readFileSync(join(work, 'web', 'model.json')))).toBe(true);
+    expect(existsSync(join(cache, 'converted'))).toBe(false);
+    await expect(pull('doconv_resnet20_cifar_example', { registry: reg, to: 'onnx' })).rejects.toThrow(/publishes only a tfjs model, which cannot be converted to onnx; pull it with --to tfjs/);
+  });
+});

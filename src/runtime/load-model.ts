@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { checkpointToOnnx, convertCheckpoint } from '../convert.js';
@@ -12,7 +12,10 @@ import { sniffFormat } from '../readers/sniff.js';
 import type { Preprocessing } from '../arch/spec.js';
 import { float32ToHalf, halfToFloat32 } from '../tensor/half.js';
 import { describeCandidate, gpuPlan, noGpuMessage, TFJS_NODE_GPU, type ModelKind } from './execution-providers.js';
-import { importOptional, loadTfjsModel } from './tfjs-model.js';
+import { importOptional, loadTfjsModel, quietTensorflowLogs } from './tfjs-model.js';
+import { probeProvider } from './gpu-probe.js';
+import { checkInputShape, type InputLayout } from './input-shape.js';
+import { removeTemp, trackTemp } from '../temp-files.js';
 import { pull } from '../registry/pull.js';
 import type { LoadModelOptions, Model, PredictInput, Prediction } from './types.js';
 
@@ -102,25 +105,65 @@ export async function loadModel(source: string | Uint8Array, options: LoadModelO
   if (backend !== 'onnx' && backend !== 'tfjs') throw new DoconvError('BAD_ARGUMENT', `backend '${String(backend)}' is not available; use 'onnx' or 'tfjs'`);
   if ((options.device ?? 'cpu') === 'gpu') return loadOnGpu(source, options);
   if (isZooName(source)) {
-    // A zoo name: pulled (or found in the cache), converted for the backend, then loaded.
+    // A zoo name: pulled (or found in the cache), converted for the backend (as the entry's
+    // architecture names it), or the entry's own ONNX / TensorFlow.js model as it is; then loaded.
     const pulled = await pull(source, { ...(options.registry ? { registry: options.registry } : {}), to: backend === 'tfjs' ? 'tfjs' : 'onnx' });
     return loadModel(pulled.converted ?? pulled.path, options);
   }
-  if (backend === 'tfjs') {
-    if (typeof source !== 'string') throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' loads a model folder (convert with --to tfjs first)");
-    return loadTfjsModel(source, options.tfjsBackend);
-  }
+  if (backend === 'tfjs') return withTfjsFolder(source, modelKind(source), options, (dir) => loadTfjsModel(dir, options.tfjsBackend, { verbose: isVerbose(options) }));
   return loadOnnx(source, options, 'cpu');
+}
+
+/** Whether native libraries may speak on stderr: options.verbose, or DOCONV_ZOO_DEBUG. */
+function isVerbose(options: LoadModelOptions): boolean {
+  return options.verbose ?? Boolean(process.env.DOCONV_ZOO_DEBUG);
+}
+
+/**
+ * Runs `use` on a TensorFlow.js model folder for `source`: a folder as it is; a DO-Conv checkpoint
+ * (a path or bytes) converted into a temporary folder first, which is removed once `use` is done
+ * (loading reads every weight, so a loaded model no longer needs it).
+ */
+async function withTfjsFolder<T>(source: string | Uint8Array, kind: ModelKind, options: LoadModelOptions, use: (dir: string) => Promise<T>): Promise<T> {
+  if (kind === 'tfjs-folder') return use(source as string);
+  if (kind === 'onnx-file') {
+    throw new DoconvError('BAD_ARGUMENT', "backend 'tfjs' takes a TensorFlow.js model folder or a DO-Conv checkpoint, not an ONNX model; run it with backend 'onnx'", typeof source === 'string' ? { file: source } : {});
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'doconv-zoo-tfjs-'));
+  trackTemp(tmp);
+  try {
+    let input = source as string;
+    if (typeof source !== 'string') {
+      input = join(tmp, 'checkpoint');
+      writeFileSync(input, source);
+    }
+    const dir = join(tmp, 'model');
+    await convertCheckpoint(input, dir, {
+      to: 'tfjs',
+      ...(options.arch ? { arch: options.arch } : {}),
+      kernels: options.kernels ?? [],
+      ...(options.inputSize ? { inputSize: options.inputSize } : options.inputShape ? { inputShapeHint: options.inputShape } : {}),
+    });
+    return await use(dir);
+  } finally {
+    removeTemp(tmp);
+  }
 }
 
 async function loadOnGpu(source: string | Uint8Array, options: LoadModelOptions): Promise<Model> {
   const kind = modelKind(source);
+  const verbose = isVerbose(options);
+  quietTensorflowLogs(verbose); // before libtensorflow loads: its CUDA warnings are not ours to print
   const plan = gpuPlan(options.backend ?? 'onnx', kind, { tfjsNodeGpu: await importOptional(TFJS_NODE_GPU) });
   const tried: string[] = [];
   let onnxSource: string | Uint8Array | undefined; // a zoo name is pulled once, for all providers
   for (const c of plan.candidates) {
     try {
       if (c.engine === 'onnx') {
+        // Probed in a child process first: a provider that cannot start here (no CUDA libraries,
+        // no Vulkan adapter) prints native warnings this process could not keep off the terminal.
+        const probe = await probeProvider(c.provider, verbose);
+        if (!probe.ok) throw new Error(probe.message ?? 'did not start');
         onnxSource ??= kind === 'zoo-name' ? (await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'onnx' })).converted! : source;
         return await loadOnnx(onnxSource, options, c.provider);
       }
@@ -140,36 +183,16 @@ function briefly(err: Error): string {
 
 /** TensorFlow.js on @tensorflow/tfjs-node-gpu; checkpoints are converted to a temporary folder first. */
 async function loadTfjsOnGpu(source: string | Uint8Array, kind: ModelKind, options: LoadModelOptions): Promise<Model> {
-  let dir: string;
-  let cleanup: (() => void) | undefined;
-  if (kind === 'zoo-name') dir = (await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'tfjs' })).converted!;
-  else if (kind === 'tfjs-folder') dir = source as string;
-  else {
-    const tmp = mkdtempSync(join(tmpdir(), 'doconv-zoo-tfjs-'));
-    cleanup = () => rmSync(tmp, { recursive: true, force: true });
-    let input = source as string;
-    if (typeof source !== 'string') {
-      input = join(tmp, 'checkpoint');
-      writeFileSync(input, source);
+  const load = async (dir: string): Promise<Model> => {
+    const model = await loadTfjsModel(dir, 'tensorflow', { verbose: isVerbose(options) });
+    if (model.executionProvider !== 'tfjs-tensorflow') {
+      await model.dispose();
+      throw new DoconvError('BAD_ARGUMENT', `TensorFlow.js started ${model.executionProvider}, not ${TFJS_NODE_GPU}`);
     }
-    try {
-      await convertCheckpoint(input, join(tmp, 'model'), { to: 'tfjs', ...(options.arch ? { arch: options.arch } : {}), kernels: options.kernels ?? [] });
-    } catch (err) {
-      cleanup();
-      throw err;
-    }
-    dir = join(tmp, 'model');
-  }
-  try {
-    const model = await loadTfjsModel(dir, 'tensorflow');
-    if (model.executionProvider !== 'tfjs-tensorflow') throw new DoconvError('BAD_ARGUMENT', `TensorFlow.js started ${model.executionProvider}, not ${TFJS_NODE_GPU}`);
-    if (cleanup === undefined) return model;
-    const dispose = model.dispose.bind(model);
-    return Object.assign(model, { dispose: async () => { await dispose(); cleanup!(); } });
-  } catch (err) {
-    cleanup?.();
-    throw err;
-  }
+    return model;
+  };
+  if (kind === 'zoo-name') return load((await pull(source as string, { ...(options.registry ? { registry: options.registry } : {}), to: 'tfjs' })).converted!);
+  return withTfjsFolder(source, kind, options, load);
 }
 
 /** An onnxruntime session on one execution provider. */
@@ -255,6 +278,8 @@ class OnnxModel implements Model {
   readonly backend = 'onnx' as const;
   readonly preprocessing: Preprocessing | undefined;
   readonly architecture: string | undefined;
+  /** The layout callers feed: NHWC for networks from Keras checkpoints (their metadata says so), else NCHW. */
+  readonly layout: InputLayout;
 
   constructor(
     private readonly rt: Ort,
@@ -269,13 +294,16 @@ class OnnxModel implements Model {
   ) {
     this.preprocessing = parsePreprocessing(metadata);
     this.architecture = metadata.architecture;
+    this.layout = this.preprocessing?.layout === 'NHWC' ? 'NHWC' : 'NCHW';
   }
 
   private shapeFor(input: PredictInput): number[] {
     if (!(input instanceof Float32Array)) return [...input.shape];
-    const [, c, h, w] = this.inputShape;
+    const nhwc = this.layout === 'NHWC';
+    const [c, h, w] = nhwc ? [this.inputShape[3], this.inputShape[1], this.inputShape[2]] : this.inputShape.slice(1);
     const size = this.preprocessing?.inputSize;
-    const dims = [c, typeof h === 'number' ? h : size?.[0], typeof w === 'number' ? w : size?.[1]];
+    const [dh, dw] = [typeof h === 'number' ? h : size?.[0], typeof w === 'number' ? w : size?.[1]];
+    const dims = nhwc ? [dh, dw, c] : [c, dh, dw];
     if (dims.some((d) => typeof d !== 'number')) throw new DoconvError('BAD_ARGUMENT', 'the model has a symbolic input size; pass {data, shape}');
     const per = (dims as number[]).reduce((a, b) => a * b, 1);
     if (input.length % per !== 0) throw new DoconvError('BAD_ARGUMENT', `input of ${input.length} values is not a whole number of ${dims.join('x')} images`);
@@ -285,9 +313,10 @@ class OnnxModel implements Model {
   async predict(input: PredictInput): Promise<Prediction> {
     const data = input instanceof Float32Array ? input : input.data;
     const shape = this.shapeFor(input);
+    // Before onnxruntime sees it (its error would be a multi-line dump) and before a tensor is made.
+    checkInputShape(shape, this.inputShape, this.layout);
     const expected = shape.reduce((a, b) => a * b, 1);
     if (data.length !== expected) throw new DoconvError('BAD_ARGUMENT', `input has ${data.length} values but shape [${shape.join(', ')}] needs ${expected}`);
-    if (shape.length !== this.inputShape.length) throw new DoconvError('BAD_ARGUMENT', `the model takes ${this.inputShape.length}-D input [${this.inputShape.join(', ')}], got [${shape.join(', ')}]`);
     const inputName = this.session.inputNames[0]!;
     const outputName = this.session.outputNames[0]!;
     // Models written with --fp16-io take and give float16; callers always deal in float32.

@@ -6,7 +6,8 @@ import { encodeNpy, readFloatNpy } from '../formats/npy.js';
 import { Tensor, toFloat32 } from '../tensor/tensor.js';
 import { loadModel } from './load-model.js';
 import { nchwToNhwc, nhwcToNchw } from '../tensor/layout.js';
-import type { LoadModelOptions } from './types.js';
+import type { LoadModelOptions, Model } from './types.js';
+import { checkInputShape } from './input-shape.js';
 
 export interface PredictSummary {
   model: string;
@@ -35,15 +36,13 @@ function checkInputBounds(shape: readonly number[], file: string): void {
 }
 
 /**
- * The input against the model's declared input: same rank, and every fixed dimension but the
- * batch equal (a TensorFlow.js model also takes NCHW data that predict turns to NHWC).
+ * The shape the model will be fed: the input as it is, or for a TensorFlow.js model (NHWC) an NCHW
+ * batch turned, when its channels sit where the model's are not.
  */
-function checkAgainstModel(shape: readonly number[], declared: readonly (number | string)[], tfjs: boolean, file: string): void {
-  if (declared.length === 0) return; // the model declares no shape (a TensorFlow.js folder without a signature)
-  const fits = (s: readonly number[]) => s.length === declared.length && declared.every((d, i) => i === 0 || typeof d !== 'number' || d === s[i]);
-  const nhwc = [shape[0]!, shape[2]!, shape[3]!, shape[1]!];
-  if (fits(shape) || (tfjs && fits(nhwc))) return;
-  throw new DoconvError('BAD_ARGUMENT', `input of shape [${shape.join(', ')}] does not fit the model's input [${declared.join(', ')}]`, { file });
+function fedShape(shape: readonly number[], model: Model): { shape: number[]; turn: boolean } {
+  const c = model.inputShape[3];
+  const turn = model.backend === 'tfjs' && shape.length === 4 && typeof c === 'number' && shape[1] === c && shape[3] !== c;
+  return { shape: turn ? [shape[0]!, shape[2]!, shape[3]!, shape[1]!] : [...shape], turn };
 }
 
 /** `predict`: NCHW float32 .npy in (any float dtype is widened), model output as float32 .npy. */
@@ -59,11 +58,13 @@ export async function predictFile(modelPath: string, inputPath: string, outputPa
   // A checkpoint is converted for exactly this input's size: onnxruntime is faster with fixed shapes.
   const model = await loadModel(modelPath, { inputShape: x.shape, ...options });
   try {
-    checkAgainstModel(x.shape, model.inputShape, model.backend === 'tfjs', inputPath);
+    // Checked before the batch is turned or handed to the engine: a size the model was not built for
+    // is the user's to fix (BAD_ARGUMENT, exit 1), not an engine failure.
+    const fed = fedShape(x.shape, model);
+    checkInputShape(fed.shape, model.inputShape, model.layout, { file: inputPath, ...(fed.turn ? { asGiven: x.shape } : {}) });
     const t0 = performance.now();
     // TensorFlow.js models take NHWC; an NCHW batch (channels where the model expects them second) is turned.
-    const c = model.inputShape[3];
-    const turn = model.backend === 'tfjs' && typeof c === 'number' && x.shape[1] === c && x.shape[3] !== c;
+    const turn = fed.turn;
     let y = turn ? await model.predict(nchwToNhwc(toFloat32(x), x.shape)) : await model.predict({ data: toFloat32(x), shape: x.shape });
     if (turn && y.shape.length === 4) y = nhwcToNchw(y.data, y.shape);
     const seconds = (performance.now() - t0) / 1000;

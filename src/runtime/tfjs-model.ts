@@ -5,6 +5,7 @@ import { fileKind, openRegularFile, readExactly, readRegularFile } from '../form
 import { MAX_MODEL_JSON_BYTES } from '../emit/atomic-folder.js';
 import type { Preprocessing } from '../arch/spec.js';
 import type { Model, PredictInput, Prediction } from './types.js';
+import { checkInputShape } from './input-shape.js';
 
 type Tf = typeof import('@tensorflow/tfjs');
 export type TfjsBackend = 'wasm' | 'cpu' | 'tensorflow';
@@ -31,17 +32,36 @@ export async function importOptional(name: string): Promise<boolean> {
   }
 }
 
-/** @tensorflow/tfjs with the first backend that starts (the selection is tfjsBackendOrder). */
-async function tfjs(prefer?: TfjsBackend): Promise<{ tf: Tf; backend: string; tried: string[] }> {
+/**
+ * libtensorflow (under @tensorflow/tfjs-node and -gpu) logs CPU-feature and CUDA-library warnings on
+ * stderr as it loads; unless verbose (or the user set its level), only its errors are let through.
+ * Called before the package is first imported: the library reads the variable once.
+ */
+export function quietTensorflowLogs(verbose: boolean): void {
+  if (!verbose && process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
+}
+
+const TFJS_NODE = '@tensorflow/tfjs-node';
+
+/**
+ * @tensorflow/tfjs on a backend: the one asked for, which must start (an error names the backends
+ * that can, and how to install tfjs-node), or else the first that starts (tfjsBackendOrder).
+ */
+async function tfjs(prefer: TfjsBackend | undefined, verbose: boolean): Promise<{ tf: Tf; backend: string; tried: string[] }> {
+  quietTensorflowLogs(verbose);
   tfModule ??= import('@tensorflow/tfjs').then((tf) => {
     tf.enableProdMode(); // no debug checks, and no "install tfjs-node" banner on stdout
     return tf;
   });
   const tf = await tfModule;
-  const tfjsNode = (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node'));
-  await importOptional('@tensorflow/tfjs-backend-wasm');
+  const tfjsNode = (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional(TFJS_NODE));
+  const wasm = await importOptional('@tensorflow/tfjs-backend-wasm');
+  const available = [...(tfjsNode ? ['tensorflow'] : []), ...(wasm ? ['wasm'] : []), 'cpu'];
+  if (prefer === 'tensorflow' && !tfjsNode) {
+    throw new DoconvError('BAD_ARGUMENT', `the tfjs backend 'tensorflow' needs ${TFJS_NODE}, which is not installed: npm install ${TFJS_NODE} (or @tensorflow/tfjs-node-gpu for CUDA); backends available here: ${available.join(', ')}`);
+  }
   const tried: string[] = [];
-  for (const b of tfjsBackendOrder({ tfjsNode }, prefer)) {
+  for (const b of prefer !== undefined ? [prefer] : tfjsBackendOrder({ tfjsNode })) {
     try {
       if (await tf.setBackend(b)) {
         await tf.ready();
@@ -52,6 +72,7 @@ async function tfjs(prefer?: TfjsBackend): Promise<{ tf: Tf; backend: string; tr
       tried.push(`${b}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
+  if (prefer !== undefined) throw new DoconvError('BAD_ARGUMENT', `the tfjs backend '${prefer}' did not start (${tried.join('; ')}); backends available here: ${available.filter((b) => b !== prefer).join(', ') || 'none'}`);
   throw new DoconvError('BAD_ARGUMENT', `no TensorFlow.js backend could start (tried ${tried.join('; ')})`);
 }
 
@@ -211,10 +232,10 @@ function folderHandler(dir: string, json: ModelJson) {
 }
 
 /** Loads a graph-model folder written by doconv-zoo (or tensorflowjs_converter) for inference. */
-export async function loadTfjsModel(dir: string, prefer?: TfjsBackend): Promise<Model> {
+export async function loadTfjsModel(dir: string, prefer?: TfjsBackend, options: { verbose?: boolean } = {}): Promise<Model> {
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory() || !statSync(join(dir, 'model.json'), { throwIfNoEntry: false })) throw new DoconvError('FILE_NOT_FOUND', 'not a TensorFlow.js model folder (no model.json)', { file: dir });
   const json = readModelJson(dir);
-  const { tf, backend } = await tfjs(prefer);
+  const { tf, backend } = await tfjs(prefer, options.verbose ?? Boolean(process.env.DOCONV_ZOO_DEBUG));
   const modelJson = join(dir, 'model.json');
   let model: import('@tensorflow/tfjs').GraphModel;
   try {
@@ -227,6 +248,7 @@ export async function loadTfjsModel(dir: string, prefer?: TfjsBackend): Promise<
   const preprocessing = meta.preprocessing as Preprocessing | undefined;
   return {
     backend: 'tfjs',
+    layout: 'NHWC',
     executionProvider: `tfjs-${backend}`,
     inputShape,
     outputShape: [],
@@ -237,6 +259,8 @@ export async function loadTfjsModel(dir: string, prefer?: TfjsBackend): Promise<
       const data = input instanceof Float32Array ? input : input.data;
       const dims = input instanceof Float32Array ? [data.length / inputShape.slice(1).reduce<number>((a, b) => a * Number(b), 1), ...inputShape.slice(1).map(Number)] : [...input.shape];
       if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || dims.reduce((a, b) => a * b, 1) !== data.length) throw new DoconvError('BAD_ARGUMENT', `input of ${data.length} values does not fit shape [${dims.join(', ')}]`);
+      // Before a tensor is made for it: TensorFlow.js graph models take NHWC.
+      checkInputShape(dims, inputShape, 'NHWC');
       let x: import('@tensorflow/tfjs').Tensor;
       try {
         x = tf.tensor(data, dims, 'float32');

@@ -16,7 +16,10 @@ export interface LoadModelOptions {
   backend?: Backend;
   /** 'cpu' (default) or 'gpu' (the first GPU execution provider that works on this machine). */
   device?: Device;
-  /** tfjs: the backend to try first ('wasm' default, 'cpu', or 'tensorflow' from @tensorflow/tfjs-node). */
+  /**
+   * tfjs: the backend to use ('tensorflow' from @tensorflow/tfjs-node where installed, else 'wasm', then
+   * 'cpu', by default). One asked for by name must start: it is an error, naming those that can, when not.
+   */
   tfjsBackend?: 'wasm' | 'cpu' | 'tensorflow';
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
@@ -33,6 +36,12 @@ export interface LoadModelOptions {
   registry?: string;
   /** For DO-Conv checkpoints: the full shape the data will have (its layout is the network's). */
   inputShape?: readonly number[];
+  /**
+   * Let native libraries speak on stderr (onnxruntime's GPU providers, Dawn and Vulkan, libtensorflow).
+   * Default: DOCONV_ZOO_DEBUG set. Otherwise their warnings are kept out and what matters reaches the
+   * caller in the error.
+   */
+  verbose?: boolean;
 }
 
 /** A loaded network, the shape users of onnxruntime-web and tfjs expect. */
@@ -40,7 +49,9 @@ export interface Model {
   readonly backend: Backend;
   /** The execution provider that runs it ('cpu', 'cuda', 'webgpu'). */
   readonly executionProvider: string;
-  /** Input shape as declared: [batch, C, H, W], symbolic dimensions as strings. */
+  /** The layout it takes: NCHW, or NHWC (TensorFlow.js models, ONNX models of Keras networks). */
+  readonly layout: 'NCHW' | 'NHWC';
+  /** Input shape as declared: [batch, C, H, W] (NHWC: [batch, H, W, C]), symbolic dimensions as strings. */
   readonly inputShape: (number | string)[];
   readonly outputShape: (number | string)[];
   /** Mean, std and input size from the model's metadata, when doconv-zoo wrote it. */
