@@ -127,6 +127,19 @@ describe('--device gpu where there is no GPU', () => {
   }, 60_000);
 });
 
+describe('predict on a DO-Conv checkpoint', () => {
+  it('a --kernel pattern that matches no layer is an error there too (converted in memory, not silently ignored)', () => {
+    const x = npy('xk.npy', [1, 3, 32, 32]);
+    const r = runCli(['predict', CKPT, '--input', x, '--output', join(dir, 'k.npy'), '--kernel', 'no.such.layer=3x1']);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('no.such.layer');
+    expect(existsSync(join(dir, 'k.npy'))).toBe(false);
+    const ok = runCli(['predict', CKPT, '--input', x, '--output', join(dir, 'k.npy'), '--kernel', 'layer1.0.conv1=3x3', '--verbose']);
+    expect(ok.status, ok.stderr).toBe(0);
+  }, 60_000);
+});
+
 describe('tfjs backends', () => {
   it('--tfjs-backend tensorflow without @tensorflow/tfjs-node: exit 1 saying how to install it and what is available (no silent wasm run)', () => {
     if (existsSync(join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node'))) return;

@@ -95,6 +95,7 @@ export async function runEval(a: ParsedArgs): Promise<number> {
     ...(limit ? { limit } : {}),
     ...(a.has('decoder') ? { decoder: a.str('decoder') as EvalOptions['decoder'] } : {}),
     ...(decodeThreads ? { decodeThreads } : {}),
+    ...(a.bool('verbose') ? { verbose: true } : {}),
     ...(a.has('registry') ? { registry: a.str('registry')! } : {}),
     ...(a.has('arch') ? { arch: a.str('arch')! } : {}),
     ...(predictions ? { keepPredictions: true } : {}),

@@ -52,6 +52,7 @@ async function runPredict(a: ParsedArgs): Promise<number> {
     ...(a.has('device') ? { device: a.str('device') as 'cpu' | 'gpu' } : {}),
     ...(threads ? { threads } : {}),
     ...(a.has('arch') ? { arch: a.str('arch')! } : {}),
+    ...(a.bool('verbose') ? { verbose: true } : {}),
     kernels: a.list('kernel'),
   });
   report(a, `wrote ${summary.output}: [${summary.outputShape.join(', ')}] from [${summary.inputShape.join(', ')}] on ${summary.executionProvider} in ${summary.seconds.toFixed(3)} s`, summary);

@@ -140,6 +140,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   // every command
   { name: 'json', type: 'boolean', commands: ALL, description: 'Print a machine-readable result (errors too, as {"error": {...}}) on standard output.' },
   { name: 'quiet', short: 'q', type: 'boolean', commands: REPORTING, description: 'Print nothing but errors (and the --json result): no summary, notes or progress.' },
+  { name: 'verbose', type: 'boolean', commands: ['predict', 'eval'], description: "Let the native libraries (onnxruntime's CUDA and WebGPU providers, tfjs-node) print their own warnings on standard error (also DOCONV_ZOO_DEBUG=1)." },
   { name: 'help', short: 'h', type: 'boolean', commands: ALL, description: 'Show this help.' },
 
 ];

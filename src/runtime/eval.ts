@@ -24,6 +24,8 @@ export interface EvalOptions {
   backend?: Backend;
   device?: Device;
   tfjsBackend?: LoadModelOptions['tfjsBackend'];
+  /** Let native libraries print their warnings on stderr (default: DOCONV_ZOO_DEBUG set). */
+  verbose?: boolean;
   /** Inference threads (onnxruntime intra-op). */
   threads?: number;
   /** Images per inference call (default 16). */
@@ -240,6 +242,7 @@ function loadForEval(modelRef: string, options: EvalOptions, entry: Entry | unde
     ...(dataset.kind !== 'tensors' ? { spinning: false } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.arch ? { arch: options.arch } : {}),
+    ...(options.verbose !== undefined ? { verbose: options.verbose } : {}),
     // without a crop from the entry or the flags, the network's own size (its preprocessing's crop)
     ...(crop !== undefined ? { inputSize: [crop, crop] as [number, number] } : { fixedSize: true }),
   });

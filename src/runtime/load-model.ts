@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { checkpointToOnnx, convertCheckpoint } from '../convert.js';
+import { checkKernelPatterns, checkpointToOnnx, convertCheckpoint } from '../convert.js';
 import { loadCheckpointBytes } from '../checkpoint/load.js';
 import { parseKernelOverride } from '../doconv/kernel-spec.js';
 import { DoconvError } from '../errors.js';
@@ -48,7 +48,9 @@ async function onnxBytes(source: string | Uint8Array, options: LoadModelOptions)
   const bytes = typeof source === 'string' ? readRegularFile(source, MAX_MODEL_BYTES) : source;
   const format = sniffFormat(new MemorySource(bytes));
   if (format === 'pytorch-zip' || format === 'pytorch-legacy' || format === 'mxnet-ndarray-list' || format === 'hdf5' || format === 'keras-zip') {
-    const ckpt = await loadCheckpointBytes(bytes, name, { kernels: (options.kernels ?? []).map(parseKernelOverride) });
+    const kernels = (options.kernels ?? []).map(parseKernelOverride);
+    const ckpt = await loadCheckpointBytes(bytes, name, { kernels });
+    checkKernelPatterns(ckpt.layers, kernels, name);
     const { model } = checkpointToOnnx(ckpt, {
       ...(options.arch ? { arch: options.arch } : {}),
       ...(options.inputSize ? { inputSize: options.inputSize } : options.inputShape ? { inputShapeHint: options.inputShape } : options.fixedSize ? {} : { dynamicSize: true }),
