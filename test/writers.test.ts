@@ -118,6 +118,20 @@ describe('convert writes what plain networks load', () => {
     expect(readdirSync(d)).toEqual([]);
   });
 
+  it('keras-h5 and gluon-params outputs create a missing parent folder, as pth does (all written through emit/atomic.ts)', async () => {
+    const base = join(tempDir(), 'not', 'yet');
+    for (const [src, out] of [
+      [fixture('layers', 'keras_layers.h5'), join(base, 'h5', 'fused.h5')],
+      [fixture('layers', 'gluon_layers.params'), join(base, 'params', 'fused.params')],
+      [fixture('pytorch', 'layers.pth'), join(base, 'pth', 'fused.pth')],
+    ] as const) {
+      await convertCheckpoint(src, out, src.endsWith('layers.pth') ? { kernels: ['4=3x1'] } : {});
+      const back = await loadCheckpoint(out);
+      expect(back.tensors.length).toBeGreaterThan(0);
+      expect(readdirSync(join(out, '..'))).toEqual([out.slice(out.lastIndexOf('/') + 1)]); // no temporary left beside it
+    }
+  });
+
   it('refuses unknown extensions with the flag to use, and graph targets for networks outside the zoo', async () => {
     await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.tfjs'), { kernels: ['4=3x1'], to: 'tfjs' })).rejects.toThrow(/not a network of the zoo/);
     await expect(convertCheckpoint(fixture('pytorch', 'layers.pth'), join(dir, 'x.weird'))).rejects.toThrow(/--to/);

@@ -8,11 +8,7 @@ interface LayerConfig {
   config: Record<string, unknown> & { name: string };
 }
 
-/** The Keras layer that owns a weight key: Keras 2 `<layer>/<layer>/<w>:0`, Keras 3 `layers/<layer>/vars/<i>`. */
-export function kerasOwner(key: string): string {
-  const k3 = /(?:^|\/)layers\/([^/]+)\/vars\/\d+$/.exec(key);
-  return k3 ? k3[1]! : key.split('/')[0]!;
-}
+export { kerasOwner } from '../readers/keras-weights.js';
 
 /** The layer fields the graph builder reads as pairs of positive integers (an int means both). */
 const PAIR_FIELDS = ['strides', 'dilation_rate', 'pool_size', 'kernel_size'] as const;

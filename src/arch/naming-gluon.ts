@@ -2,6 +2,15 @@ import { PARAM_NAMES, type NamingScheme } from './naming.js';
 import { gluonV1bNaming } from './naming-torchvision.js';
 import type { ResNetSpec } from './spec.js';
 
+/**
+ * A Gluon parameter's name as the network knows it: MXNet Module checkpoints (`save_checkpoint`,
+ * `HybridBlock.export`) prefix arguments with `arg:` and auxiliary states (BatchNorm statistics)
+ * with `aux:`; save_parameters files have neither.
+ */
+export function gluonParamName(key: string): string {
+  return key.replace(/^(arg|aux):/, '');
+}
+
 
 /** Body positions of GluonCV's V1 blocks (and ResNeXt's): conv, BN, ReLU, conv, BN, ReLU, conv, BN. */
 const V1_BODY: Record<string, number> = { conv1: 0, bn1: 1, conv2: 3, bn2: 4, conv3: 6, bn3: 7 };

@@ -1,7 +1,6 @@
-import { DoconvError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { hwioToOihw, transpose2d } from '../tensor/layout.js';
-import { kerasOwner } from './keras-sequential.js';
+import { kerasLeaf, kerasWeightGroups, type KerasLayerConfig } from '../readers/keras-weights.js';
 import { PARAM_NAMES, type NamingScheme, type ParamSource } from './naming.js';
 import type { ResNetSpec } from './spec.js';
 
@@ -46,45 +45,27 @@ export const kerasApplicationsV2Naming = applicationsNaming(
 /** Keras 2 weight names back to roles: kernel -> weight, moving_mean -> mean, ... */
 const KERAS2_ROLE: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(PARAM_NAMES.keras).map(([role, name]) => [name, role]));
 
-/** Keras 3 `vars/<i>` roles in creation order: from the layer's config where there is one. */
-function varRoles(layer: string, count: number, allOneD: boolean, configs: ReadonlyMap<string, { className: string; config: Record<string, unknown> }>): string[] {
-  const cfg = configs.get(layer);
-  if (cfg?.className === 'BatchNormalization') {
-    return [...(cfg.config.scale === false ? [] : ['gamma']), ...(cfg.config.center === false ? [] : ['beta']), 'mean', 'var'];
-  }
-  if (cfg !== undefined) return cfg.config.use_bias === false ? ['weight'] : ['weight', 'bias'];
-  return count === 4 && allOneD ? ['gamma', 'beta', 'mean', 'var'] : ['weight', 'bias'];
-}
-
 /**
  * Keras weights as `<layer>/<role>` with neutral layouts: plain Conv2D kernels HWIO -> OIHW, Dense
  * (in, out) -> (out, in), turned on first read; fused DO-Conv kernels (`fused`) already are OIHW.
- * Keras 3 `vars/<i>` get their roles from the model config (`configs`), else from position.
+ * Roles come from readers/keras-weights.ts (Keras 2 names; Keras 3 `vars/<i>` by the layer's class
+ * and config in `configs`, else by position and shape). Weights of no known role keep their own
+ * name (`<layer>/depthwise_kernel`, `<layer>/7`); optimizer variables are left out.
  */
-export function kerasParamSource(
-  source: ParamSource,
-  fused: ReadonlySet<string>,
-  configs: ReadonlyMap<string, { className: string; config: Record<string, unknown> }> = new Map(),
-): ParamSource {
+export function kerasParamSource(source: ParamSource, fused: ReadonlySet<string>, configs: ReadonlyMap<string, KerasLayerConfig> = new Map()): ParamSource {
   const map = new Map<string, Tensor>();
-  const byLayer = new Map<string, string[]>();
-  for (const key of source.keys()) {
-    const layer = kerasOwner(key);
-    const list = byLayer.get(layer) ?? [];
-    list.push(key);
-    byLayer.set(layer, list);
-  }
-  for (const [layer, keys] of byLayer) {
-    const roles = varRoles(layer, keys.length, keys.every((k) => source.get(k)!.shape.length === 1), configs);
-    keys.forEach((key, i) => {
-      const leaf = key.slice(key.lastIndexOf('/') + 1).replace(/:\d+$/, '');
-      const role = (Object.hasOwn(KERAS2_ROLE, leaf) ? KERAS2_ROLE[leaf] : undefined) ?? (/^\d+$/.test(leaf) ? roles[i] : undefined);
-      if (role === undefined) throw new DoconvError('DOCONV_SHAPE_MISMATCH', `unexpected Keras weight '${leaf}'`, { key });
-      const t = source.get(key)!;
+  const entries = source.keys().map((k): [string, Tensor] => [k, source.get(k)!]);
+  for (const g of kerasWeightGroups(entries, configs)) {
+    for (const { key, role: kerasRole, tensor: t } of g.weights) {
+      const role = kerasRole !== undefined && Object.hasOwn(KERAS2_ROLE, kerasRole) ? KERAS2_ROLE[kerasRole]! : undefined;
+      if (role === undefined) {
+        map.set(`${g.layer}/${kerasRole ?? kerasLeaf(key)}`, t);
+        continue;
+      }
       const turn = role === 'weight' && !fused.has(key) ? (t.shape.length === 4 ? hwioToOihw : t.shape.length === 2 ? transpose2d : undefined) : undefined;
       const shape = turn === hwioToOihw ? [t.shape[3]!, t.shape[2]!, t.shape[0]!, t.shape[1]!] : turn === transpose2d ? [t.shape[1]!, t.shape[0]!] : t.shape;
-      map.set(`${layer}/${role}`, turn === undefined ? t : new Tensor(t.dtype, shape, () => turn(t).bytes()));
-    });
+      map.set(`${g.layer}/${role}`, turn === undefined ? t : new Tensor(t.dtype, shape, () => turn(t).bytes()));
+    }
   }
   return { get: (k) => map.get(k), keys: () => [...map.keys()] };
 }

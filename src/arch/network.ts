@@ -5,8 +5,8 @@ import { DoconvError, withFile } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DoConvLayer } from '../doconv/layer.js';
-import { detectGluonResNet, detectTorchvisionResNet } from './detect.js';
-import { gluonNaming } from './naming-gluon.js';
+import { detectGluonResNet, detectTorchvisionResNet, unrecognisedNetwork } from './detect.js';
+import { gluonNaming, gluonParamName } from './naming-gluon.js';
 import { detectKerasApplicationsResNet, kerasApplicationsNaming, kerasApplicationsV2Naming, kerasParamSource } from './naming-keras.js';
 import type { ParamSource } from './naming.js';
 import { torchvisionNaming } from './naming-torchvision.js';
@@ -58,7 +58,9 @@ export function plainParamSource(ckpt: Checkpoint, stateDictKey?: string): { sou
   for (const [k, v] of sd.dict.entries()) {
     if (typeof k !== 'string' || !(v instanceof Tensor) || hidden.has(k)) continue;
     const layer = layerKeys.get(k);
-    const name = (layer ? layer.keys.fused : k).slice(prefix.length);
+    const own = (layer ? layer.keys.fused : k).slice(prefix.length);
+    const name = ckpt.framework === 'gluon' ? gluonParamName(own) : own;
+    if (map.has(name)) throw new DoconvError('CORRUPT', `two parameters are both named '${name}' (one with an 'arg:'/'aux:' prefix)`, { key: k });
     if (layer === undefined) {
       map.set(name, v);
       continue;
@@ -123,11 +125,7 @@ function buildNetwork(ckpt: Checkpoint, options: NetworkOptions): Network {
   } else {
     const d = gluon ? detectGluonResNet(source) : keras ? detectKerasApplicationsResNet(source) : detectTorchvisionResNet(source);
     if (d === undefined) {
-      throw new DoconvError(
-        'BAD_ARGUMENT',
-        'not a network of the zoo (no conv1 / layer1 / fc keys of a ResNet-family network); ONNX and TensorFlow.js need a known architecture (--arch NAME), while pth, safetensors and npz outputs work for any network',
-        { file: ckpt.file },
-      );
+      throw new DoconvError('BAD_ARGUMENT', unrecognisedNetwork(source, ckpt.framework, ckpt.config), { file: ckpt.file });
     }
     spec = d.spec;
     assumptions = d.assumptions;

@@ -71,9 +71,18 @@ export interface TreeVisitor {
   tensor?(tensor: Tensor, path: string, replace: (t: Tensor) => void): void;
 }
 
-function objectState(obj: PyObject): PyDict | undefined {
-  const state = obj.state instanceof PyTuple ? obj.state.items[0] ?? null : obj.state;
-  return state instanceof PyDict ? state : undefined;
+/**
+ * An object's BUILD state split as Python's default __setstate__ reads it: the instance dict
+ * (its keys name attributes) and the rest -- the slot-state dict of `(dict_or_None, slots)`, or a
+ * state that is no dict at all (a list, a tensor) -- whose tensors are reached all the same.
+ */
+function objectState(obj: PyObject): { dict: PyDict | undefined; rest: PyValue[] } {
+  const state = obj.state;
+  if (state instanceof PyDict) return { dict: state, rest: [] };
+  if (state instanceof PyTuple && state.items.length === 2 && (state.items[0] === null || state.items[0] instanceof PyDict) && state.items[1] instanceof PyDict) {
+    return { dict: state.items[0] ?? undefined, rest: [state.items[1]] };
+  }
+  return { dict: undefined, rest: state === null ? [] : [state] };
 }
 
 /** A value still to visit: where it is (path, depth) and how to replace it if it is a tensor. */
@@ -129,9 +138,17 @@ export function walkTree(root: PyValue, visitor: TreeVisitor): void {
       items.forEach((v, i) => child(v, joinPath(path, String(i)), depth + 1, (t) => (items[i] = t)));
     } else if (value instanceof PyObject) {
       const state = objectState(value);
-      if (state !== undefined) {
-        visitor.dict?.(state, path);
-        dictChildren(state, path, depth, true);
+      if (state.dict !== undefined) {
+        visitor.dict?.(state.dict, path);
+        dictChildren(state.dict, path, depth, true);
+      }
+      for (const rest of state.rest) {
+        if (rest instanceof PyDict) {
+          // slot state: attribute names, as in the instance dict
+          visitor.dict?.(rest, path);
+          dictChildren(rest, path, depth, false);
+        } else if (rest instanceof Tensor) children.push({ value: rest, path: named(path), depth: depth + 1, replace: (t) => (value.state = t) });
+        else child(rest, path, depth + 1, () => {});
       }
       child(value.dictItems, path, depth + 1, () => {});
       const items = value.listItems;

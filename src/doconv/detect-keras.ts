@@ -2,56 +2,10 @@ import { DoconvError } from '../errors.js';
 import { PyDict, type PyValue } from '../formats/pickle-values.js';
 import { Tensor } from '../tensor/tensor.js';
 import { resolveKernel, type KernelOverride } from './kernel-spec.js';
+import { kerasLayerConfigs, kerasWeightGroups } from '../readers/keras-weights.js';
 import type { DoConvLayer } from './layer.js';
 
-interface KerasLayerConfig {
-  className: string;
-  config: Record<string, unknown>;
-}
-
-/** Every layer config in a Keras model config (Sequential, Functional, nested models), by name. */
-export function kerasLayerConfigs(modelConfig: unknown): Map<string, KerasLayerConfig> {
-  const out = new Map<string, KerasLayerConfig>();
-  const visit = (node: unknown, depth: number): void => {
-    if (depth > 64 || node === null || typeof node !== 'object') return;
-    const n = node as { class_name?: unknown; config?: unknown };
-    const cfg = n.config as Record<string, unknown> | undefined;
-    if (typeof n.class_name === 'string' && cfg !== undefined && typeof cfg === 'object') {
-      if (typeof cfg.name === 'string') out.set(cfg.name, { className: n.class_name, config: cfg });
-      if (Array.isArray(cfg.layers)) for (const l of cfg.layers) visit(l, depth + 1);
-    }
-  };
-  visit(modelConfig, 0);
-  return out;
-}
-
-interface WeightGroup {
-  layer: string;
-  prefix: string;
-  /** weight role -> key: Keras 2 names (kernel, bias, D), or Keras 3 variable indices. */
-  byName: Map<string, string>;
-  indexed: string[];
-}
-
-/** Groups the flat `path -> tensor` dict by owning layer (Keras 2 `.../name:0`, Keras 3 `layers/<name>/vars/<i>`). */
-function weightGroups(dict: PyDict): WeightGroup[] {
-  const groups = new Map<string, WeightGroup>();
-  for (const key of dict.keys) {
-    if (typeof key !== 'string') continue;
-    const k3 = /^(.*?)(?:^|\/)layers\/([^/]+)\/vars\/(\d+)$/.exec(key);
-    const cut = key.lastIndexOf('/');
-    const prefix = k3 ? key.slice(0, key.length - k3[3]!.length) : key.slice(0, cut + 1);
-    const layer = k3 ? k3[2]! : (key.split('/')[cut > 0 ? key.split('/').length - 2 : 0] ?? key);
-    let g = groups.get(prefix);
-    if (g === undefined) {
-      g = { layer, prefix, byName: new Map(), indexed: [] };
-      groups.set(prefix, g);
-    }
-    if (k3) g.indexed[Number(k3[3])] = key;
-    else g.byName.set(key.slice(cut + 1).replace(/:\d+$/, ''), key);
-  }
-  return [...groups.values()];
-}
+export { kerasLayerConfigs, type KerasLayerConfig } from '../readers/keras-weights.js';
 
 /**
  * Finds the layers of the Keras reference DOConv2D (do_conv_tensorflow.py): `kernel` (W, shape
@@ -63,33 +17,17 @@ export function detectKerasLayers(root: PyValue, config: unknown, overrides: rea
   if (!(root instanceof PyDict)) return [];
   const configs = kerasLayerConfigs(config);
   const layers: DoConvLayer[] = [];
-  const groups = weightGroups(root);
+  const groups = kerasWeightGroups(root.entries(), configs);
   // Without a config, a 3-D kernel of D_mul 1 and no D is taken as a 1x1 DOConv2D only in a file that
   // has DOConv2D layers with D (a Conv1D with kernel size 1 has the same shape).
-  const fileHasD = [...root.keys].some((k) => typeof k === 'string' && /(^|\/)D(:\d+)?$/.test(k));
+  const fileHasD = groups.some((g) => g.weights.some((w) => w.role === 'D'));
   for (const g of groups) {
-    const cfg = configs.get(g.layer);
+    const cfg = g.config;
     if (cfg !== undefined && cfg.className !== 'DOConv2D') continue;
-    let kernelKey: string | undefined;
-    let dKey: string | undefined;
-    let biasKey: string | undefined;
-    if (g.indexed.length > 0) {
-      // Keras 3: variables in creation order -- kernel, bias (if use_bias), D (if M*N > 1).
-      const useBias = cfg ? cfg.config.use_bias !== false : undefined;
-      kernelKey = g.indexed[0];
-      const rest = g.indexed.slice(1).filter((k): k is string => k !== undefined);
-      if (useBias === undefined) {
-        dKey = rest.find((k) => (root.get(k) as Tensor).shape.length === 3);
-        biasKey = rest.find((k) => (root.get(k) as Tensor).shape.length === 1);
-      } else {
-        biasKey = useBias ? rest[0] : undefined;
-        dKey = useBias ? rest[1] : rest[0];
-      }
-    } else {
-      kernelKey = g.byName.get('kernel');
-      dKey = g.byName.get('D');
-      biasKey = g.byName.get('bias');
-    }
+    const keyOf = (role: string): string | undefined => g.weights.find((w) => w.role === role)?.key;
+    const kernelKey = keyOf('kernel');
+    const dKey = keyOf('D');
+    const biasKey = keyOf('bias');
     if (kernelKey === undefined) continue;
     const W = root.get(kernelKey);
     const D = dKey === undefined ? undefined : root.get(dKey);

@@ -19,6 +19,7 @@ function writeKerasLayers(f: H5File, modules: readonly NeutralModule[]): number 
     const weightNames: string[] = [];
     const inner = g.create_group(layer);
     for (const [role, t] of m.params) {
+      if (m.defaults?.has(role)) continue; // a BatchNorm without scale/center stays without them
       const keras = m.kind === 'other' ? role : PARAM_NAMES.keras[role as ParamRole] ?? role;
       const tensor = m.kind === 'conv' && role === 'weight' ? oihwToHwio(t) : m.kind === 'dense' && role === 'weight' ? transpose2d(t) : t;
       inner.create_dataset({ name: `${keras}:0`, data: toFloat32(tensor), shape: [...tensor.shape], dtype: '<f4' });

@@ -1,10 +1,11 @@
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { collectTensors, dataParallelPrefix, findStateDict } from '../checkpoint/tree.js';
-import { kerasLayerConfigs } from '../doconv/detect-keras.js';
-import { kerasOwner } from '../arch/keras-sequential.js';
+import { kerasLayerConfigs, kerasLeaf, kerasWeightGroups } from '../readers/keras-weights.js';
+import { gluonParamName } from '../arch/naming-gluon.js';
 import { DoconvError } from '../errors.js';
 import { PyDict } from '../formats/pickle-values.js';
 import { hwioToOihw, transpose2d } from '../tensor/layout.js';
+import { isFloatDType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** What a group of parameters is, across frameworks. */
@@ -18,6 +19,30 @@ export interface NeutralModule {
   name: string;
   kind: ModuleKind;
   params: Map<string, Tensor>;
+  /**
+   * Roles the source does not store and that were filled with their neutral value: the gamma (1)
+   * and beta (0) of a BatchNorm without scale or center, which torch and Gluon always store.
+   * The Keras writer leaves them out again.
+   */
+  defaults?: Set<string>;
+}
+
+function filled(like: Tensor, value: number): Tensor {
+  return Tensor.fromFloat32(new Float32Array(like.size).fill(value), like.shape, isFloatDType(like.dtype) ? like.dtype : 'float32');
+}
+
+/** A BatchNorm's four parameters; a missing gamma is 1 and a missing beta 0 (recorded in `defaults`). */
+function batchNorm(name: string, gamma: Tensor | undefined, beta: Tensor | undefined, mean: Tensor, variance: Tensor): NeutralModule {
+  const defaults = new Set<string>();
+  if (gamma === undefined) defaults.add('gamma');
+  if (beta === undefined) defaults.add('beta');
+  const params = new Map<string, Tensor>([
+    ['gamma', gamma ?? filled(mean, 1)],
+    ['beta', beta ?? filled(mean, 0)],
+    ['mean', mean],
+    ['var', variance],
+  ]);
+  return { name, kind: 'batchnorm', params, ...(defaults.size > 0 ? { defaults } : {}) };
 }
 
 
@@ -35,14 +60,7 @@ function dotModules(entries: [string, Tensor][]): NeutralModule[] {
   const out: NeutralModule[] = [];
   for (const [name, leaves] of groups) {
     if (leaves.has('running_mean') && leaves.has('running_var')) {
-      const params = new Map<string, Tensor>();
-      const gamma = leaves.get('gamma') ?? leaves.get('weight');
-      const beta = leaves.get('beta') ?? leaves.get('bias');
-      if (gamma) params.set('gamma', gamma);
-      if (beta) params.set('beta', beta);
-      params.set('mean', leaves.get('running_mean')!);
-      params.set('var', leaves.get('running_var')!);
-      out.push({ name, kind: 'batchnorm', params });
+      out.push(batchNorm(name, leaves.get('gamma') ?? leaves.get('weight'), leaves.get('beta') ?? leaves.get('bias'), leaves.get('running_mean')!, leaves.get('running_var')!));
       continue;
     }
     const w = leaves.get('weight');
@@ -58,40 +76,23 @@ function dotModules(entries: [string, Tensor][]): NeutralModule[] {
   return out;
 }
 
-/** Keras: one module per layer, roles from the weight names (Keras 2) or the config's class (Keras 3). */
+/** Keras: one module per layer, each weight's role from readers/keras-weights.ts (Keras 2 names, Keras 3 class and config). */
 function kerasModules(dict: PyDict, config: unknown): NeutralModule[] {
-  const configs = kerasLayerConfigs(config);
-  const groups = new Map<string, [string, Tensor][]>();
-  for (const [k, v] of dict.entries()) {
-    if (typeof k !== 'string' || !(v instanceof Tensor)) continue;
-    const owner = kerasOwner(k);
-    const list = groups.get(owner) ?? [];
-    list.push([k, v]);
-    groups.set(owner, list);
+  const byLayer = new Map<string, Map<string, Tensor>>();
+  for (const g of kerasWeightGroups(dict.entries(), kerasLayerConfigs(config))) {
+    const named = byLayer.get(g.layer) ?? new Map<string, Tensor>();
+    for (const w of g.weights) named.set(w.role ?? kerasLeaf(w.key), w.tensor);
+    byLayer.set(g.layer, named);
   }
   const out: NeutralModule[] = [];
-  for (const [name, list] of groups) {
-    const leaf = (k: string) => k.slice(k.lastIndexOf('/') + 1).replace(/:\d+$/, '');
-    const named = new Map(list.map(([k, t]) => [leaf(k), t]));
-    const cls = configs.get(name)?.className;
-    if (/^\d+$/.test(leaf(list[0]![0])) && cls !== undefined) {
-      // Keras 3 vars: roles by class and creation order
-      const roles = cls === 'BatchNormalization' ? ['gamma', 'beta', 'moving_mean', 'moving_variance'] : ['kernel', 'bias'];
-      named.clear();
-      list.forEach(([, t], i) => named.set(roles[i] ?? String(i), t));
-    }
-    if (named.has('moving_mean')) {
-      const params = new Map<string, Tensor>();
-      if (named.has('gamma')) params.set('gamma', named.get('gamma')!);
-      if (named.has('beta')) params.set('beta', named.get('beta')!);
-      params.set('mean', named.get('moving_mean')!);
-      params.set('var', named.get('moving_variance')!);
-      out.push({ name, kind: 'batchnorm', params });
-    } else if (named.has('kernel') && (named.get('kernel')!.shape.length === 4 || named.get('kernel')!.shape.length === 2)) {
-      const k = named.get('kernel')!;
-      const params = new Map<string, Tensor>([['weight', k.shape.length === 4 ? hwioToOihw(k) : transpose2d(k)]]);
+  for (const [name, named] of byLayer) {
+    const kernel = named.get('kernel');
+    if (named.has('moving_mean') && named.has('moving_variance')) {
+      out.push(batchNorm(name, named.get('gamma'), named.get('beta'), named.get('moving_mean')!, named.get('moving_variance')!));
+    } else if (kernel !== undefined && (kernel.shape.length === 4 || kernel.shape.length === 2) && [...named.keys()].every((k) => k === 'kernel' || k === 'bias')) {
+      const params = new Map<string, Tensor>([['weight', kernel.shape.length === 4 ? hwioToOihw(kernel) : transpose2d(kernel)]]);
       if (named.has('bias')) params.set('bias', named.get('bias')!);
-      out.push({ name, kind: k.shape.length === 4 ? 'conv' : 'dense', params });
+      out.push({ name, kind: kernel.shape.length === 4 ? 'conv' : 'dense', params });
     } else out.push({ name, kind: 'other', params: named });
   }
   return out;
@@ -106,6 +107,6 @@ export function neutralModules(ckpt: Checkpoint): NeutralModule[] {
   const sd = findStateDict(ckpt.root);
   if (sd === undefined) throw new DoconvError('BAD_ARGUMENT', 'found no model state dict to translate', { file: ckpt.file });
   const prefix = dataParallelPrefix(sd.dict);
-  const entries = collectTensors(sd.dict).map(({ name, tensor }) => [name.slice(prefix.length).replace(/^(arg|aux):/, ''), tensor] as [string, Tensor]);
+  const entries = collectTensors(sd.dict).map(({ name, tensor }) => [gluonParamName(name.slice(prefix.length)), tensor] as [string, Tensor]);
   return dotModules(entries.filter(([k]) => !k.endsWith('num_batches_tracked')));
 }

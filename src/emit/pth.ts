@@ -94,6 +94,14 @@ export function writePth(path: string, root: PyValue, options: PthWriteOptions =
   });
   writer.value(root);
   const pkl = writer.finish();
+  if (storages.length === 0 && dropped.length > 0) {
+    // What is left would load as None (or containers of None): never written.
+    throw new DoconvError(
+      'NO_TENSORS',
+      `the .pth would hold no tensors: ${root instanceof PyObject ? 'its top level is' : 'every tensor is inside'} an object of class ${[...new Set(dropped)].slice(0, 3).join(', ')}, which is not written as plain data; nothing was written. Write -o x.safetensors or x.npz (every tensor by its path), or save a state dict (torch.save(model.state_dict()))`,
+      { file: path },
+    );
+  }
   const total = storages.reduce((n, s) => n + s.byteLength, pkl.byteLength);
   if (options.maxBytes !== undefined && total > options.maxBytes) {
     throw new DoconvError('LIMIT_EXCEEDED', `the .pth would hold ${total} bytes, more than the ${options.maxBytes} this input allows`, { file: path });

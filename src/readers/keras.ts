@@ -1,4 +1,5 @@
 import { checkKerasModelConfig } from '../arch/keras-sequential.js';
+import { isKerasModelWeight } from './keras-weights.js';
 import { DoconvError } from '../errors.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { HDF5_LIMITS, withHdf5Input, type Hdf5Input } from '../formats/hdf5.js';
@@ -115,6 +116,8 @@ function readKerasHdf5(bytes: Uint8Array, config?: unknown): ReadResult {
       // Keras 3 .weights.h5: layers/<name>/vars/<i>, nested models as layers/<name>/layers/...
       format = 'keras3-weights-h5';
       readAllDatasets(f, top, root);
+      const optimizer = root.keys.filter((k) => typeof k === 'string' && !isKerasModelWeight(k)).length;
+      if (optimizer > 0) notes.push(`${optimizer} optimizer/metric variable(s) (optimizer/vars/...) are not model weights: graphs and other frameworks' checkpoints leave them out`);
     } else {
       throw new DoconvError('WRONG_FORMAT', 'an HDF5 file that is not a Keras weights file (no model_weights, layer_names or layers group)', { offset: 0 });
     }

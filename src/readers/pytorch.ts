@@ -8,6 +8,7 @@ import { DTYPE_SIZE } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ReadResult } from './read-result.js';
 import { recordTensorOrigin } from '../checkpoint/budget.js';
+import { replaceModules } from './torch-modules.js';
 import { makeTorchGlobalResolver, StorageType, type TensorRebuild } from './torch-globals.js';
 
 export type TorchFormat = 'pytorch-zip' | 'pytorch-legacy';
@@ -102,9 +103,22 @@ function makeTensor(r: TensorRebuild, notes: string[]): Tensor {
 /** Reads a torch.save file (zip or legacy) into an inert object tree whose tensors are lazy. */
 export function readTorchFile(source: ByteSource): TorchFile {
   const head = source.read(0, Math.min(16, source.size));
-  if (looksLikeZip(head)) return readZipFormat(source);
-  if (sniffTorchLegacy(head)) return readLegacyFormat(source);
+  if (looksLikeZip(head)) return withModuleStateDicts(readZipFormat(source));
+  if (sniffTorchLegacy(head)) return withModuleStateDicts(readLegacyFormat(source));
   throw new DoconvError('WRONG_FORMAT', 'not a PyTorch checkpoint (neither a torch zip archive nor a legacy torch.save stream)', { offset: 0 });
+}
+
+const PLACEHOLDER_NOTE = /^class (\S+) is kept as an inert placeholder/;
+
+/**
+ * torch.save(model) pickles the whole nn.Module: it is read as the state dict the model saves
+ * (one note says so, in place of a placeholder note per module class).
+ */
+function withModuleStateDicts(file: TorchFile): TorchFile {
+  const r = replaceModules(file.root);
+  if (r.notes.length === 0) return file;
+  const notes = file.notes.filter((n) => !r.classes.has(PLACEHOLDER_NOTE.exec(n)?.[1] ?? ''));
+  return { ...file, root: r.root, notes: [...r.notes, ...notes] };
 }
 
 function torchResolver(notes: string[]) {
