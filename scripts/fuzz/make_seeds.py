@@ -21,7 +21,6 @@ Deterministic (fixed seeds); run from the repository root with Debian's python3 
 import io
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tarfile
@@ -30,6 +29,9 @@ import tempfile
 import h5py
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))
+from mxnet_params import write_params  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 OUT = os.path.join(ROOT, 'test', 'data', 'fuzz-seeds')
@@ -101,19 +103,7 @@ def write_gluon(sd):
         arrays.append((f'arg:conv{i}_weight', W))
         arrays.append((f'arg:conv{i}_D', sd[f'conv{i}.D'].numpy().transpose(1, 2, 0).copy()))
         arrays.append((f'arg:conv{i}_bias', sd[f'conv{i}.bias'].numpy()))
-    with open(path('params', 'gluon.params'), 'wb') as f:
-        f.write(struct.pack('<QQQ', 0x112, 0, len(arrays)))
-        for _, a in arrays:
-            a = np.ascontiguousarray(a, dtype=np.float32)
-            f.write(struct.pack('<Iii', 0xF993FAC9, 0, a.ndim))
-            f.write(struct.pack(f'<{a.ndim}q', *a.shape))
-            f.write(struct.pack('<iii', 1, 0, 0))
-            f.write(a.tobytes())
-        f.write(struct.pack('<Q', len(arrays)))
-        for name, _ in arrays:
-            b = name.encode()
-            f.write(struct.pack('<Q', len(b)))
-            f.write(b)
+    write_params(path('params', 'gluon.params'), arrays)
 
 
 def write_numpy(sd):

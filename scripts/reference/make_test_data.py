@@ -46,7 +46,6 @@ Files (every *.expected.npy is the reference forward pass on the matching *.inpu
 import argparse
 import json
 import os
-import struct
 import sys
 
 import h5py
@@ -58,6 +57,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from doconv_reference import DOConv2d, randomize, swap_convs  # noqa: E402
 from networks import build  # noqa: E402
+from mxnet_params import write_params  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('outdir')
@@ -287,23 +287,6 @@ def gluon_fuse(weight, D):
     W = np.transpose(weight, (2, 3, 1, 0)).reshape(mn, ipg * g, c_out // g)
     K = np.einsum('msi,sio->mio', D + np.eye(mn, dtype=np.float32)[:, :, None], W).reshape(M, N, ipg, c_out)
     return np.transpose(K, (3, 2, 0, 1))
-
-
-def write_params(file, arrays):
-    """MXNet NDArray list: header 0x112, then V2 records (magic, stype 0, shape, cpu context, float32)."""
-    with open(file, 'wb') as f:
-        f.write(struct.pack('<QQQ', 0x112, 0, len(arrays)))
-        for _, a in arrays:
-            a = np.ascontiguousarray(a, dtype=np.float32)
-            f.write(struct.pack('<Iii', 0xF993FAC9, 0, a.ndim))
-            f.write(struct.pack(f'<{a.ndim}q', *a.shape))
-            f.write(struct.pack('<iii', 1, 0, 0))  # dev_type cpu, dev_id 0, type_flag float32
-            f.write(a.tobytes())
-        f.write(struct.pack('<Q', len(arrays)))
-        for name, _ in arrays:
-            b = name.encode()
-            f.write(struct.pack('<Q', len(b)))
-            f.write(b)
 
 
 def gluon_layers():
