@@ -21,7 +21,7 @@ import { PyDict, PyGlobal, PyList, PyObject, PyTuple } from '../src/formats/pick
 import { ZipWriter } from '../src/formats/zip-writer.js';
 import { Tensor, toFloat32 } from '../src/tensor/tensor.js';
 import { readNpz, relativeError } from './helpers/npz.js';
-import { prng } from './helpers/hostile.js';
+import { binunicode, bytes, prng, writeTorchZip } from './helpers/hostile.js';
 import { ROOT, runCli, tempDir } from './helpers/paths.js';
 import { pythonTier, runPython } from './helpers/python.js';
 
@@ -404,4 +404,28 @@ it('the test data stays small (committed files)', () => {
   for (const f of readdirSync(DATA)) {
     expect(readFileSync(join(DATA, f)).byteLength, f).toBeLessThan(200 * 1024);
   }
+});
+
+describe('a hostile whole pickled module', () => {
+  // torch.save(model) pickles `NEWOBJ Net; BUILD {_parameters, _buffers, _modules}`; here the module
+  // is its own submodule (_modules = {'a': self}), which model.state_dict() would recurse into forever.
+  const selfContaining = bytes(
+    0x80, 2, 'c', 'mymodels\nNet\n', ')', 0x81, 'q', 0,
+    '}', '(',
+    binunicode('_parameters'), '}',
+    binunicode('_buffers'), '}',
+    binunicode('_modules'), '}', '(', binunicode('a'), 'h', 0, 'u',
+    'u', 'b', '.',
+  );
+
+  it('a module that contains itself ends in one PICKLE_LIMIT line naming the nesting (no endless recursion), and nothing is written', () => {
+    const dir = tempDir();
+    const file = join(dir, 'cycle.pth');
+    writeTorchZip(file, selfContaining);
+    const r = runCli(['convert', file, '-o', join(dir, 'out.pth')]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/nest deeper than 512/);
+    expect(existsSync(join(dir, 'out.pth'))).toBe(false);
+  });
 });
